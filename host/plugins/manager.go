@@ -1,0 +1,204 @@
+package plugins
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/relayhost/relay-host/pluginapi"
+)
+
+// Dispatch defaults.
+const (
+	// DefaultMaxInFlight bounds the forwards in flight across all plugins.
+	// It is the pipelining window of the plugin streams: DESIGN §8 measured
+	// a stream reaching its throughput at 64 in flight; a few times that
+	// keeps both cores busy without queueing unboundedly.
+	DefaultMaxInFlight = 256
+	// DefaultForwardTimeout bounds one forward's trip through its plugin,
+	// including waiting for a restarting plugin. A conversion takes
+	// microseconds; this only catches a hung or crash-looping plugin. The
+	// connector already answered the platform, so there is no user-facing
+	// deadline to meet, only a buffered forward to leave un-acked.
+	DefaultForwardTimeout = 10 * time.Second
+)
+
+// ErrNoPlugin is returned by Dispatch for a platform no plugin serves.
+var ErrNoPlugin = errors.New("no plugin serves this platform")
+
+// Config configures a Manager.
+type Config struct {
+	// Dir is the plugins directory.
+	Dir string
+	// Logger is the host logger.
+	Logger hclog.Logger
+	// LogLevel is passed to plugin processes; "" means the logger's level.
+	LogLevel string
+	// MaxInFlight bounds concurrent forwards; 0 means DefaultMaxInFlight.
+	MaxInFlight int
+	// ForwardTimeout bounds one forward; 0 means DefaultForwardTimeout.
+	ForwardTimeout time.Duration
+	// Observer receives plugin lifecycle events; nil means none.
+	Observer Observer
+}
+
+// Manager starts every plugin in a directory, supervises them and
+// dispatches forwards by platform. It is safe for concurrent use.
+type Manager struct {
+	cfg        Config
+	sups       []*Supervisor
+	byPlatform map[string]*Supervisor
+	slots      chan struct{}
+	closeOnce  sync.Once
+}
+
+// Open discovers the plugins in cfg.Dir, checks them against the pin file,
+// starts them all (in parallel) and maps platforms to plugins. Any failure
+// stops the plugins already started and is returned: a directory that does
+// not exist, a refused pin, a plugin that fails its handshake, two plugins
+// claiming one platform.
+func Open(ctx context.Context, cfg Config) (*Manager, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	if cfg.LogLevel == "" {
+		cfg.LogLevel = cfg.Logger.GetLevel().String()
+	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = DefaultMaxInFlight
+	}
+	if cfg.ForwardTimeout <= 0 {
+		cfg.ForwardTimeout = DefaultForwardTimeout
+	}
+	cands, skipped, err := Discover(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range skipped {
+		cfg.Logger.Warn("skipping file in plugins directory", "path", s.Path, "reason", s.Reason)
+	}
+	if len(cands) == 0 {
+		return nil, fmt.Errorf("no plugins in %s: plugins are executables named %s<name>; build the bundled ones with `make build`", cfg.Dir, FilePrefix)
+	}
+	pins, err := ReadPins(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	var refused []string
+	for _, c := range cands {
+		if err := pins.Check(c); err != nil {
+			refused = append(refused, err.Error())
+		}
+	}
+	if len(refused) > 0 {
+		return nil, errors.New(strings.Join(refused, "; "))
+	}
+
+	m := &Manager{cfg: cfg, byPlatform: map[string]*Supervisor{}, slots: make(chan struct{}, cfg.MaxInFlight)}
+	sups := make([]*Supervisor, len(cands))
+	errs := make([]error, len(cands))
+	var wg sync.WaitGroup
+	for i, c := range cands {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sups[i], errs[i] = StartSupervisor(ctx, c, SupervisorConfig{
+				Logger: cfg.Logger, LogLevel: cfg.LogLevel, Pinned: pins != nil, Observer: cfg.Observer,
+			})
+		}()
+	}
+	wg.Wait()
+	for _, s := range sups {
+		if s != nil {
+			m.sups = append(m.sups, s)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		m.Close()
+		return nil, err
+	}
+	for _, s := range m.sups {
+		for _, p := range s.Info().Platforms {
+			if other, dup := m.byPlatform[p]; dup {
+				m.Close()
+				return nil, fmt.Errorf("plugins %s and %s both claim platform %q: remove one of them from %s",
+					other.cand.Path, s.cand.Path, p, cfg.Dir)
+			}
+			m.byPlatform[p] = s
+		}
+	}
+	return m, nil
+}
+
+// Platforms returns the platforms the plugins serve, sorted.
+func (m *Manager) Platforms() []string {
+	out := make([]string, 0, len(m.byPlatform))
+	for p := range m.byPlatform {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Statuses returns a snapshot of every plugin, sorted by name.
+func (m *Manager) Statuses() []Status {
+	out := make([]Status, len(m.sups))
+	for i, s := range m.sups {
+		out[i] = s.Status()
+	}
+	return out
+}
+
+// Healthy reports whether every plugin is up.
+func (m *Manager) Healthy() bool {
+	for _, s := range m.sups {
+		if s.Status().State != StateUp {
+			return false
+		}
+	}
+	return true
+}
+
+// Serves reports whether a plugin serves platform.
+func (m *Manager) Serves(platform string) bool {
+	_, ok := m.byPlatform[platform]
+	return ok
+}
+
+// Dispatch runs a forward through the plugin for its platform, within the
+// concurrency bound and the per-forward deadline. The error is non-nil when
+// no result was produced (no plugin for the platform, the plugin died or
+// timed out, ctx ended); the forward must then not be acknowledged.
+func (m *Manager) Dispatch(ctx context.Context, f pluginapi.Forward) (pluginapi.Result, error) {
+	s, ok := m.byPlatform[f.Platform]
+	if !ok {
+		return pluginapi.Result{}, fmt.Errorf("%w: %q (installed plugins serve: %s)", ErrNoPlugin, f.Platform, strings.Join(m.Platforms(), ", "))
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.ForwardTimeout)
+	defer cancel()
+	select {
+	case m.slots <- struct{}{}:
+	case <-ctx.Done():
+		return pluginapi.Result{}, fmt.Errorf("waiting for a dispatch slot: %w", ctx.Err())
+	}
+	defer func() { <-m.slots }()
+	return s.Handle(ctx, f)
+}
+
+// Close kills every plugin process and waits for them to be gone. It is
+// safe to call more than once.
+func (m *Manager) Close() {
+	m.closeOnce.Do(func() {
+		var wg sync.WaitGroup
+		for _, s := range m.sups {
+			wg.Add(1)
+			go func() { defer wg.Done(); s.Close() }()
+		}
+		wg.Wait()
+	})
+}

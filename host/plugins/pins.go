@@ -1,0 +1,82 @@
+package plugins
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// PinFileName is the pin file in the plugins directory, in sha256sum format
+// ("<hex>  <file name>" per line). When it exists, only plugins listed in it
+// with a matching hash are started.
+const PinFileName = "plugins.sha256"
+
+// Pins maps a plugin file name to its pinned lowercase hex SHA-256.
+type Pins map[string]string
+
+// ReadPins reads dir's pin file. It returns nil Pins and no error when the
+// file does not exist (pinning is off).
+func ReadPins(dir string) (Pins, error) {
+	path := filepath.Join(dir, PinFileName)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read pin file: %w", err)
+	}
+	pins := Pins{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		sum, name, ok := strings.Cut(line, " ")
+		name = strings.TrimPrefix(strings.TrimSpace(name), "*") // sha256sum's binary-mode marker
+		if _, err := hex.DecodeString(sum); !ok || err != nil || len(sum) != 64 || name == "" {
+			return nil, fmt.Errorf("%s line %d: want \"<sha256 hex>  <file name>\" (sha256sum format); regenerate it with `relay-host plugins pin`", path, n)
+		}
+		pins[filepath.Base(name)] = strings.ToLower(sum)
+	}
+	return pins, nil
+}
+
+// WritePins writes dir's pin file for the candidates, replacing it.
+func WritePins(dir string, cands []Candidate) error {
+	var b strings.Builder
+	for _, c := range cands {
+		fmt.Fprintf(&b, "%s  %s\n", c.SHA256, c.FileName())
+	}
+	path := filepath.Join(dir, PinFileName)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(b.String()), 0o644); err != nil {
+		return fmt.Errorf("write pin file: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write pin file: %w", err)
+	}
+	return nil
+}
+
+// Check says whether a candidate may start under pins: nil when pinning is
+// off or its hash matches, else an error naming the file and both hashes.
+func (p Pins) Check(c Candidate) error {
+	if p == nil {
+		return nil
+	}
+	want, ok := p[c.FileName()]
+	if !ok {
+		return fmt.Errorf("plugin %s is not listed in %s (its sha256 is %s): run `relay-host plugins pin` if you trust it", c.Path, PinFileName, c.SHA256)
+	}
+	if want != c.SHA256 {
+		return fmt.Errorf("plugin %s was refused: its sha256 is %s but %s pins %s; rebuild the pinned version or run `relay-host plugins pin` if you trust this build", c.Path, c.SHA256, PinFileName, want)
+	}
+	return nil
+}

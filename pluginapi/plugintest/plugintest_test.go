@@ -1,0 +1,98 @@
+package plugintest_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/relayhost/relay-host/pluginapi"
+	"github.com/relayhost/relay-host/pluginapi/plugintest"
+)
+
+// scripted is a plugin whose behaviour is chosen by the body.
+type scripted struct{}
+
+func (scripted) Info() pluginapi.Info {
+	return pluginapi.Info{Name: "scripted", Version: "1.0.0", Platforms: []string{"test"}, Capabilities: []string{"x"}}
+}
+
+func (scripted) HandleForward(ctx context.Context, f pluginapi.Forward) pluginapi.Result {
+	switch string(f.Body) {
+	case "panic":
+		panic("boom with secret body")
+	case "bogus":
+		return pluginapi.Result{Disposition: "maybe"}
+	case "drop-with-events":
+		return pluginapi.Result{Disposition: pluginapi.Dropped, Reason: "x", Events: []pluginapi.MessageEvent{{Text: "leak"}}}
+	case "hang":
+		<-ctx.Done()
+		return pluginapi.Drop("cancelled")
+	}
+	src := pluginapi.SessionSource{Platform: f.Platform, ChatType: "dm", ChatID: "c", Profile: f.Profile}
+	return pluginapi.Handle(pluginapi.MessageEvent{Text: string(f.Body), MessageType: pluginapi.MessageTypeText,
+		Source: src, SessionKey: pluginapi.SessionKey(src)})
+}
+
+func TestInProcess(t *testing.T) {
+	h := plugintest.New(t, scripted{})
+	if got := h.Info(); got.Name != "scripted" || got.Platforms[0] != "test" || !got.HasCapability("x") {
+		t.Fatalf("Info() = %+v", got)
+	}
+	tests := []struct {
+		body   string
+		want   pluginapi.Disposition
+		events int
+	}{
+		{"hello", pluginapi.Handled, 1},
+		{"panic", pluginapi.Rejected, 0},
+		{"bogus", pluginapi.Rejected, 0},
+		{"drop-with-events", pluginapi.Dropped, 0},
+		{"hello again after the panic", pluginapi.Handled, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.body, func(t *testing.T) {
+			res := h.Body(t, "test", []byte(tt.body))
+			if res.Disposition != tt.want || len(res.Events) != tt.events {
+				t.Fatalf("got %s with %d events (%q), want %s with %d", res.Disposition, len(res.Events), res.Reason, tt.want, tt.events)
+			}
+			if strings.Contains(res.Reason, "secret body") {
+				t.Errorf("reason leaks the panic value: %q", res.Reason)
+			}
+		})
+	}
+}
+
+func TestInProcessOversizeBodyRejected(t *testing.T) {
+	h := plugintest.New(t, scripted{})
+	res := h.Body(t, "test", make([]byte, pluginapi.MaxBodyBytes+1))
+	if res.Disposition != pluginapi.Rejected || !strings.Contains(res.Reason, "limit") {
+		t.Fatalf("got %+v, want rejected over the limit", res)
+	}
+}
+
+func TestInProcessDeadline(t *testing.T) {
+	h := plugintest.New(t, scripted{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := h.Forward(ctx, pluginapi.Forward{Platform: "test", Body: []byte("hang")}); err == nil {
+		t.Fatal("Forward with a cancelled context succeeded")
+	}
+	// The link still works afterwards.
+	if res := h.Body(t, "test", []byte("ok")); res.Disposition != pluginapi.Handled {
+		t.Fatalf("after a cancelled forward: %+v", res)
+	}
+}
+
+func TestSubprocessTwilio(t *testing.T) {
+	h := plugintest.Start(t, plugintest.Build(t, "../../plugins/twilio"))
+	if h.PID() == 0 {
+		t.Fatal("no pid for a subprocess plugin")
+	}
+	if got := h.Info(); got.Name != "twilio" || len(got.Platforms) != 1 || got.Platforms[0] != "twilio" {
+		t.Fatalf("Info() = %+v", got)
+	}
+	res := h.Body(t, "twilio", []byte("MessageSid=SM123&From=%2B15551234567&Body=secret+text"))
+	if res.Disposition != pluginapi.Dropped || !strings.Contains(res.Reason, "not implemented") {
+		t.Fatalf("got %+v, want dropped: not implemented", res)
+	}
+}

@@ -1,0 +1,260 @@
+package pluginapi
+
+// This file is the only place that converts between the Go domain types of
+// this package and the generated protobuf types of proto/relayplugin/v1.
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	pluginv1 "github.com/relayhost/relay-host/pluginapi/proto/relayplugin/v1"
+	"google.golang.org/protobuf/types/known/structpb"
+)
+
+func forwardToWire(f Forward) *pluginv1.Forward {
+	w := &pluginv1.Forward{
+		Platform: f.Platform,
+		BotId:    f.BotID,
+		Method:   f.Method,
+		Path:     f.Path,
+		Body:     f.Body,
+		Profile:  f.Profile,
+		BufferId: f.BufferID,
+	}
+	if len(f.Headers) > 0 {
+		w.Headers = make([]*pluginv1.Header, len(f.Headers))
+		for i, h := range f.Headers {
+			w.Headers[i] = &pluginv1.Header{Name: h.Name, Value: h.Value}
+		}
+	}
+	return w
+}
+
+func forwardFromWire(w *pluginv1.Forward) Forward {
+	if w == nil {
+		return Forward{}
+	}
+	f := Forward{
+		Platform: w.GetPlatform(),
+		BotID:    w.GetBotId(),
+		Method:   w.GetMethod(),
+		Path:     w.GetPath(),
+		Body:     w.GetBody(),
+		Profile:  w.GetProfile(),
+		BufferID: w.GetBufferId(),
+	}
+	if hs := w.GetHeaders(); len(hs) > 0 {
+		f.Headers = make([]Header, len(hs))
+		for i, h := range hs {
+			f.Headers[i] = Header{Name: h.GetName(), Value: h.GetValue()}
+		}
+	}
+	return f
+}
+
+func dispositionToWire(d Disposition) pluginv1.Disposition {
+	switch d {
+	case Handled:
+		return pluginv1.Disposition_DISPOSITION_HANDLED
+	case Dropped:
+		return pluginv1.Disposition_DISPOSITION_DROPPED
+	case Rejected:
+		return pluginv1.Disposition_DISPOSITION_REJECTED
+	}
+	return pluginv1.Disposition_DISPOSITION_UNSPECIFIED
+}
+
+func dispositionFromWire(d pluginv1.Disposition) Disposition {
+	switch d {
+	case pluginv1.Disposition_DISPOSITION_HANDLED:
+		return Handled
+	case pluginv1.Disposition_DISPOSITION_DROPPED:
+		return Dropped
+	case pluginv1.Disposition_DISPOSITION_REJECTED:
+		return Rejected
+	}
+	return ""
+}
+
+// resultToWire converts a result for the wire. It fails only when an event's
+// metadata holds a value that is not a JSON value.
+func resultToWire(id uint64, r Result) (*pluginv1.ForwardResponse, error) {
+	w := &pluginv1.ForwardResponse{
+		Id:          id,
+		Disposition: dispositionToWire(r.Disposition),
+		Reason:      r.Reason,
+	}
+	if len(r.Events) > 0 {
+		w.Events = make([]*pluginv1.MessageEvent, len(r.Events))
+		for i := range r.Events {
+			ev, err := eventToWire(&r.Events[i])
+			if err != nil {
+				return nil, fmt.Errorf("event %d: %w", i, err)
+			}
+			w.Events[i] = ev
+		}
+	}
+	return w, nil
+}
+
+// resultFromWire converts a plugin's response; an unknown disposition is a
+// protocol error, reported as a rejection.
+func resultFromWire(w *pluginv1.ForwardResponse) Result {
+	d := dispositionFromWire(w.GetDisposition())
+	if d == "" {
+		return Reject(fmt.Sprintf("plugin returned no valid disposition (%v)", w.GetDisposition()))
+	}
+	r := Result{Disposition: d, Reason: w.GetReason(), Events: make([]MessageEvent, len(w.GetEvents()))}
+	for i, ev := range w.GetEvents() {
+		r.Events[i] = eventFromWire(ev)
+	}
+	return r
+}
+
+func eventToWire(e *MessageEvent) (*pluginv1.MessageEvent, error) {
+	w := &pluginv1.MessageEvent{
+		Text:              e.Text,
+		MessageType:       string(e.MessageType),
+		Source:            sourceToWire(e.Source),
+		MessageId:         e.MessageID,
+		ReplyToMessageId:  e.ReplyToMessageID,
+		ReplyToText:       e.ReplyToText,
+		ReplyToAuthorName: e.ReplyToAuthorName,
+		MediaUrls:         e.MediaURLs,
+		MediaTypes:        e.MediaTypes,
+		SessionKey:        e.SessionKey,
+		EgressKind:        e.EgressKind,
+	}
+	if p := e.PromptResponse; p != nil {
+		w.PromptResponse = &pluginv1.PromptResponse{
+			PromptId: p.PromptID, OptionId: p.OptionID,
+			PromptMessageId: p.PromptMessageID, Label: p.Label,
+		}
+	}
+	if len(e.Metadata) > 0 {
+		fields := make(map[string]*structpb.Value, len(e.Metadata))
+		for k, v := range e.Metadata {
+			pv, err := valueToWire(v)
+			if err != nil {
+				return nil, fmt.Errorf("metadata %q: %w", k, err)
+			}
+			fields[k] = pv
+		}
+		w.Metadata = &structpb.Struct{Fields: fields}
+	}
+	return w, nil
+}
+
+func eventFromWire(w *pluginv1.MessageEvent) MessageEvent {
+	e := MessageEvent{
+		Text:              w.GetText(),
+		MessageType:       MessageType(w.GetMessageType()),
+		Source:            sourceFromWire(w.GetSource()),
+		MessageID:         w.GetMessageId(),
+		ReplyToMessageID:  w.GetReplyToMessageId(),
+		ReplyToText:       w.GetReplyToText(),
+		ReplyToAuthorName: w.GetReplyToAuthorName(),
+		MediaURLs:         w.GetMediaUrls(),
+		MediaTypes:        w.GetMediaTypes(),
+		SessionKey:        w.GetSessionKey(),
+		EgressKind:        w.GetEgressKind(),
+	}
+	if e.MessageType == "" {
+		e.MessageType = MessageTypeText
+	}
+	if p := w.GetPromptResponse(); p != nil {
+		e.PromptResponse = &PromptResponse{
+			PromptID: p.GetPromptId(), OptionID: p.GetOptionId(),
+			PromptMessageID: p.GetPromptMessageId(), Label: p.GetLabel(),
+		}
+	}
+	if m := w.GetMetadata(); m != nil && len(m.GetFields()) > 0 {
+		e.Metadata = make(map[string]any, len(m.GetFields()))
+		for k, v := range m.GetFields() {
+			e.Metadata[k] = v.AsInterface()
+		}
+	}
+	return e
+}
+
+func sourceToWire(s SessionSource) *pluginv1.SessionSource {
+	return &pluginv1.SessionSource{
+		Platform: s.Platform, ChatId: s.ChatID, ChatName: s.ChatName, ChatType: s.ChatType,
+		UserId: s.UserID, UserName: s.UserName, ThreadId: s.ThreadID, ChatTopic: s.ChatTopic,
+		ScopeId: s.ScopeID, ParentChatId: s.ParentChatID, MessageId: s.MessageID,
+		Profile: s.Profile, DeliveredViaUpstreamRelay: s.DeliveredViaUpstreamRelay,
+	}
+}
+
+func sourceFromWire(w *pluginv1.SessionSource) SessionSource {
+	return SessionSource{
+		Platform: w.GetPlatform(), ChatID: w.GetChatId(), ChatName: w.GetChatName(),
+		ChatType: w.GetChatType(), UserID: w.GetUserId(), UserName: w.GetUserName(),
+		ThreadID: w.GetThreadId(), ChatTopic: w.GetChatTopic(), ScopeID: w.GetScopeId(),
+		ParentChatID: w.GetParentChatId(), MessageID: w.GetMessageId(),
+		Profile: w.GetProfile(), DeliveredViaUpstreamRelay: w.GetDeliveredViaUpstreamRelay(),
+	}
+}
+
+// valueToWire converts a JSON value (as produced by encoding/json, including
+// json.Number, or plain Go scalars, slices and maps) to a protobuf Value.
+// Numbers travel as doubles: metadata that needs exact large integers (ids)
+// should carry them as strings.
+func valueToWire(v any) (*structpb.Value, error) {
+	switch x := v.(type) {
+	case json.Number:
+		f, err := strconv.ParseFloat(string(x), 64)
+		if err != nil {
+			return nil, fmt.Errorf("number %q: %w", string(x), err)
+		}
+		return structpb.NewNumberValue(f), nil
+	case []string:
+		vals := make([]*structpb.Value, len(x))
+		for i, s := range x {
+			vals[i] = structpb.NewStringValue(s)
+		}
+		return structpb.NewListValue(&structpb.ListValue{Values: vals}), nil
+	case []any:
+		vals := make([]*structpb.Value, len(x))
+		for i, item := range x {
+			pv, err := valueToWire(item)
+			if err != nil {
+				return nil, err
+			}
+			vals[i] = pv
+		}
+		return structpb.NewListValue(&structpb.ListValue{Values: vals}), nil
+	case []map[string]any:
+		vals := make([]*structpb.Value, len(x))
+		for i, item := range x {
+			pv, err := valueToWire(item)
+			if err != nil {
+				return nil, err
+			}
+			vals[i] = pv
+		}
+		return structpb.NewListValue(&structpb.ListValue{Values: vals}), nil
+	case map[string]any:
+		fields := make(map[string]*structpb.Value, len(x))
+		for k, item := range x {
+			pv, err := valueToWire(item)
+			if err != nil {
+				return nil, err
+			}
+			fields[k] = pv
+		}
+		return structpb.NewStructValue(&structpb.Struct{Fields: fields}), nil
+	case map[string]string:
+		fields := make(map[string]*structpb.Value, len(x))
+		for k, s := range x {
+			fields[k] = structpb.NewStringValue(s)
+		}
+		return structpb.NewStructValue(&structpb.Struct{Fields: fields}), nil
+	}
+	pv, err := structpb.NewValue(v)
+	if err != nil {
+		return nil, fmt.Errorf("not a JSON value (%T): %w", v, err)
+	}
+	return pv, nil
+}
