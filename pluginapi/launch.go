@@ -74,7 +74,7 @@ func Launch(ctx context.Context, cfg LaunchConfig) (*Process, error) {
 		timeout = DefaultStartTimeout
 	}
 	cmd := exec.Command(cfg.Path)
-	cmd.Env = append([]string{}, cfg.Env...) // non-nil: go-plugin would otherwise inherit os.Environ()
+	cmd.Env = append([]string{}, cfg.Env...)
 	// If the host dies abruptly, the kernel kills the plugin too (Linux);
 	// Serve's parent watch covers the rest.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -96,6 +96,7 @@ func Launch(ctx context.Context, cfg LaunchConfig) (*Process, error) {
 		Logger:           cfg.Logger,
 		StartTimeout:     timeout,
 		SyncStdout:       stdout,
+		SkipHostEnv:      true, // the environment is exactly cfg.Env
 		GRPCDialOptions:  grpcDialOptions(),
 	})
 	rpc, err := client.Client()

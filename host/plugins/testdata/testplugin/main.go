@@ -1,0 +1,43 @@
+// Command testplugin is a plugin for the host's tests. Its name and
+// platforms are set at build time (-ldflags "-X main.name=… -X main.platforms=a,b");
+// the body chooses what it does: "panic", "hang", "exit", or anything else,
+// which it echoes back as one event.
+package main
+
+import (
+	"context"
+	"os"
+	"strings"
+
+	"github.com/relayhost/relay-host/pluginapi"
+)
+
+var (
+	name      = "test"
+	platforms = "test"
+)
+
+type testPlugin struct{}
+
+func (testPlugin) Info() pluginapi.Info {
+	return pluginapi.Info{Name: name, Version: "0.0.1", Platforms: strings.Split(platforms, ",")}
+}
+
+func (testPlugin) HandleForward(ctx context.Context, f pluginapi.Forward) pluginapi.Result {
+	switch string(f.Body) {
+	case "panic":
+		panic("test panic")
+	case "hang":
+		<-ctx.Done()
+		return pluginapi.Drop("cancelled")
+	case "exit":
+		os.Exit(7)
+	case "env":
+		return pluginapi.Handle(pluginapi.MessageEvent{Text: strings.Join(os.Environ(), "\n")})
+	}
+	src := pluginapi.SessionSource{Platform: f.Platform, ChatType: "dm", ChatID: "c1"}
+	return pluginapi.Handle(pluginapi.MessageEvent{Text: string(f.Body), MessageType: pluginapi.MessageTypeText,
+		Source: src, SessionKey: pluginapi.SessionKey(src), MessageID: os.Getenv("RELAY_PLUGIN_LOG_LEVEL")})
+}
+
+func main() { pluginapi.Serve(testPlugin{}) }
