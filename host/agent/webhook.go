@@ -1,0 +1,113 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/relayhost/relay-host/pluginapi"
+)
+
+// Webhook retry policy. An agent endpoint that is restarting or overloaded
+// usually recovers within seconds; past webhookAttempts the forward is left
+// un-acknowledged and the connector redelivers it on a later connection.
+const (
+	webhookAttempts     = 4
+	webhookBackoffBase  = 200 * time.Millisecond
+	webhookBackoffMax   = 2 * time.Second
+	webhookTimeout      = 30 * time.Second // one attempt; an agent should hand off, not think, before answering
+	webhookMaxReplySize = 1 << 20          // larger than any platform message
+)
+
+// Webhook POSTs each event (the MessageEvent JSON form) to an HTTP endpoint.
+// A 2xx answer means the agent took the event; a JSON body {"reply": "…"}
+// is a reply to send back. 5xx answers, timeouts and connection errors are
+// retried with backoff; any other answer is a failure.
+type Webhook struct {
+	url       string
+	client    *http.Client
+	userAgent string
+}
+
+// NewWebhook returns a Webhook agent posting to rawURL, which must be an
+// absolute http or https URL.
+func NewWebhook(rawURL, userAgent string) (*Webhook, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("--agent-url %q: want an absolute http:// or https:// URL", rawURL)
+	}
+	return &Webhook{url: rawURL, client: &http.Client{Timeout: webhookTimeout}, userAgent: userAgent}, nil
+}
+
+// errPermanent marks an answer that retrying will not change.
+var errPermanent = errors.New("agent refused the event")
+
+// Deliver implements Agent.
+func (w *Webhook) Deliver(ctx context.Context, ev pluginapi.MessageEvent) (string, error) {
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return "", fmt.Errorf("encode event: %w", err)
+	}
+	delay := webhookBackoffBase
+	var last error
+	for attempt := 1; attempt <= webhookAttempts; attempt++ {
+		reply, err := w.post(ctx, body)
+		if err == nil {
+			return reply, nil
+		}
+		last = err
+		if errors.Is(err, errPermanent) || ctx.Err() != nil || attempt == webhookAttempts {
+			break
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return "", fmt.Errorf("webhook agent: %w (last attempt: %v)", ctx.Err(), last)
+		case <-t.C:
+		}
+		delay = min(delay*2, webhookBackoffMax)
+	}
+	return "", fmt.Errorf("webhook agent: %w", last)
+}
+
+func (w *Webhook) post(ctx context.Context, body []byte) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(body))
+	if err != nil {
+		return "", fmt.Errorf("build request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", w.userAgent)
+	resp, err := w.client.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("post event: %w", err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, webhookMaxReplySize))
+	if err != nil {
+		return "", fmt.Errorf("read answer: %w", err)
+	}
+	switch {
+	case resp.StatusCode >= 500:
+		return "", fmt.Errorf("agent answered %s", resp.Status)
+	case resp.StatusCode < 200 || resp.StatusCode > 299:
+		return "", fmt.Errorf("%w: it answered %s", errPermanent, resp.Status)
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return "", nil
+	}
+	var answer struct {
+		Reply string `json:"reply"`
+	}
+	if err := json.Unmarshal(data, &answer); err != nil {
+		// The event was taken (2xx); an unreadable body only means no reply.
+		return "", nil
+	}
+	return answer.Reply, nil
+}
