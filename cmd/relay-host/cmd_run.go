@@ -3,20 +3,158 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/relayhost/relay-host/host/agent"
+	"github.com/relayhost/relay-host/host/relay"
 )
 
-func runCommand(ctx context.Context, env *environment, args []string) error {
-	fs := newFlagSet(env, "run", "run --connector URL --gateway-id ID --secret-file PATH --identity PLATFORM:BOT_ID …", "Connect to a connector and serve forwards. Not implemented yet.")
-	if err := fs.parse(args); err != nil {
-		return err
+const runAbout = `Connect to a connector and serve forwards: the main job.
+
+relay-host dials the connector's /relay WebSocket (the URL may be given as
+https://…, it is normalised), authenticates with an HMAC token minted from
+the gateway id and secret, announces each --identity, and then runs every
+passthrough forward through the plugin for its platform, hands the events to
+the agent, acknowledges buffered deliveries once handed off, and sends the
+agent's replies back (a token-less follow_up for Discord interactions). It
+reconnects with capped, jittered backoff when the link drops.
+
+The secret is read from --secret-file (or $RELAY_SECRET); it is never logged
+and never passed to plugins.
+
+Exit status: 0 after a clean shutdown on SIGINT/SIGTERM, 1 for bad
+configuration or a failed start, 3 when the connector revoked the credential.`
+
+// identitiesFlag collects repeated --identity values.
+type identitiesFlag []relay.Identity
+
+func (f *identitiesFlag) String() string {
+	parts := make([]string, len(*f))
+	for i, id := range *f {
+		parts[i] = id.Platform + ":" + id.BotID
 	}
-	return errors.New("not implemented yet in this build: use `relay-host convert` to exercise plugins")
+	return strings.Join(parts, ",")
 }
 
-func devCommand(ctx context.Context, env *environment, args []string) error {
-	fs := newFlagSet(env, "dev", "dev [--demo]", "Run an embedded connector, the bundled plugins and the echo agent. Not implemented yet.")
+var platformName = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,31}$`)
+
+func (f *identitiesFlag) Set(v string) error {
+	for _, item := range strings.Split(v, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		platform, bot, _ := strings.Cut(item, ":")
+		if !platformName.MatchString(platform) {
+			return fmt.Errorf("identity %q: want PLATFORM:BOT_ID with a lower-case platform name, e.g. discord:123456789012345678", item)
+		}
+		for _, have := range *f {
+			if have.Platform == platform {
+				return fmt.Errorf("identity %q: platform %s given twice (one bot per platform)", item, platform)
+			}
+		}
+		*f = append(*f, relay.Identity{Platform: platform, BotID: bot})
+	}
+	return nil
+}
+
+func runCommand(ctx context.Context, env *environment, args []string) error {
+	fs := newFlagSet(env, "run", "run --connector URL --gateway-id ID --secret-file PATH --identity PLATFORM:BOT_ID [flags]", runAbout)
+	var connector, gatewayID, secretFile, dir, agentName, agentURL, listen string
+	var ids identitiesFlag
+	var lf logFlags
+	fs.stringVar(&connector, "connector", "RELAY_CONNECTOR_URL", "", "connector URL, e.g. https://connector.example (required)")
+	fs.stringVar(&gatewayID, "gateway-id", "RELAY_GATEWAY_ID", "", "this gateway's id at the connector")
+	fs.stringVar(&secretFile, "secret-file", "RELAY_SECRET_FILE", "", "file holding the per-gateway secret (or set $RELAY_SECRET)")
+	fs.envNames["identity"] = "RELAY_IDENTITIES"
+	if v := env.getenv("RELAY_IDENTITIES"); v != "" {
+		if err := ids.Set(v); err != nil {
+			return fmt.Errorf("$RELAY_IDENTITIES: %w", err)
+		}
+	}
+	fs.Var(&ids, "identity", "PLATFORM:BOT_ID the gateway fronts, e.g. discord:123456789012345678; repeatable (or comma-separated), the first is the default (required)")
+	fs.pluginsDirFlag(&dir)
+	fs.stringVar(&agentName, "agent", "RELAY_AGENT", agent.NameStdout, "agent that takes events: echo (replies \"echo: <text>\"), stdout (JSON lines on standard output, no replies) or webhook (POST to --agent-url)")
+	fs.stringVar(&agentURL, "agent-url", "RELAY_AGENT_URL", "", "URL the webhook agent POSTs each event to; a JSON answer {\"reply\": \"…\"} is sent back")
+	fs.stringVar(&listen, "listen", "RELAY_LISTEN", "", "address to serve /metrics, /healthz and /readyz on, e.g. 127.0.0.1:9090 (default: off)")
+	fs.logFlags(&lf, "info")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
-	return errors.New("not implemented yet in this build: use `relay-host convert` to exercise plugins")
+	if fs.NArg() > 0 {
+		return fs.usageErrorf("unexpected argument %q", fs.Arg(0))
+	}
+	if connector == "" {
+		return fs.usageErrorf("--connector is required (or set $RELAY_CONNECTOR_URL)")
+	}
+	if len(ids) == 0 {
+		return fs.usageErrorf("at least one --identity PLATFORM:BOT_ID is required (or set $RELAY_IDENTITIES)")
+	}
+	logger, err := lf.logger(env.stderr)
+	if err != nil {
+		return err
+	}
+	secret, err := loadSecret(env, secretFile, logger)
+	if err != nil {
+		return err
+	}
+	switch {
+	case gatewayID != "" && secret == "":
+		return errors.New("--gateway-id is set but there is no secret: pass --secret-file PATH or set $RELAY_SECRET")
+	case gatewayID == "" && secret != "":
+		return errors.New("a secret is set but --gateway-id is not: pass the gateway id the connector issued the secret for")
+	case gatewayID == "":
+		logger.Warn("no --gateway-id or secret: dialing the connector without credentials (only a development connector accepts that)")
+	}
+	ag, err := newAgent(agentName, agentURL, env)
+	if err != nil {
+		return err
+	}
+	return runGateway(ctx, gatewayConfig{
+		connector: connector, gatewayID: gatewayID, secret: secret, identities: ids,
+		pluginsDir: dir, agent: ag, listen: listen, logger: logger,
+	})
+}
+
+// loadSecret reads the secret from the file, else from $RELAY_SECRET.
+func loadSecret(env *environment, path string, log hclog.Logger) (string, error) {
+	if path == "" {
+		return strings.TrimSpace(env.getenv("RELAY_SECRET")), nil
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("--secret-file: %w", err)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		log.Warn("the secret file is readable by other users; chmod 600 it", "path", path)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("--secret-file: %w", err)
+	}
+	secret := strings.TrimSpace(string(data))
+	if secret == "" {
+		return "", fmt.Errorf("--secret-file %s is empty", path)
+	}
+	return secret, nil
+}
+
+// newAgent builds the agent named by --agent.
+func newAgent(name, url string, env *environment) (agent.Agent, error) {
+	switch name {
+	case agent.NameEcho:
+		return agent.Echo{}, nil
+	case agent.NameStdout:
+		return agent.NewStdout(env.stdout), nil
+	case agent.NameWebhook:
+		if url == "" {
+			return nil, errors.New("--agent webhook needs --agent-url (or $RELAY_AGENT_URL)")
+		}
+		return agent.NewWebhook(url, "relay-host/"+version)
+	}
+	return nil, fmt.Errorf("--agent %q: want echo, stdout or webhook", name)
 }

@@ -1,0 +1,352 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/relayhost/relay-host/host/agent"
+	"github.com/relayhost/relay-host/host/metrics"
+	"github.com/relayhost/relay-host/host/plugins"
+	"github.com/relayhost/relay-host/host/relay"
+	"github.com/relayhost/relay-host/pluginapi"
+)
+
+// ReplyTimeout bounds sending one reply (the outbound request and its
+// outbound_result); the transport's own 30 s outbound timeout
+// (wire-contract.md §4.5) applies within it.
+const ReplyTimeout = 35 * time.Second
+
+// Dispatcher runs a forward through the plugin for its platform
+// (*plugins.Manager).
+type Dispatcher interface {
+	Dispatch(ctx context.Context, f pluginapi.Forward) (pluginapi.Result, error)
+}
+
+// Link is the connector link as the host uses it (*relay.Client).
+type Link interface {
+	Outbound(ctx context.Context, action any, platform, botID string) relay.OutboundResult
+	AckInbound(bufferID string) error
+}
+
+// Config configures a Host.
+type Config struct {
+	// Identities are the fronted identities (the same as the link's).
+	Identities []relay.Identity
+	// Plugins runs forwards; required.
+	Plugins Dispatcher
+	// Agent takes events; required.
+	Agent agent.Agent
+	// Logger is the host logger; nil discards.
+	Logger hclog.Logger
+	// Metrics records outcomes; nil disables.
+	Metrics *metrics.Metrics
+}
+
+// Host turns deliveries from the connector into agent turns and replies. It
+// implements relay.Handler. Create it with New, Attach the link, then hand
+// it to the link as its handler.
+type Host struct {
+	cfg     Config
+	log     hclog.Logger
+	ledger  *bufferLedger
+	ctx     context.Context
+	cancel  context.CancelFunc
+	work    sync.WaitGroup
+	link    Link
+	linkSet chan struct{}
+
+	mu    sync.Mutex
+	turns map[string]map[*turn]struct{} // session key → running turns
+}
+
+// turn is one running agent hand-off, cancellable by an interrupt.
+type turn struct{ cancel context.CancelFunc }
+
+var _ relay.Handler = (*Host)(nil)
+
+// New returns a Host.
+func New(cfg Config) (*Host, error) {
+	if cfg.Plugins == nil || cfg.Agent == nil {
+		return nil, errors.New("host: Plugins and Agent are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Host{cfg: cfg, log: cfg.Logger, ledger: newBufferLedger(), ctx: ctx, cancel: cancel,
+		linkSet: make(chan struct{}), turns: map[string]map[*turn]struct{}{}}, nil
+}
+
+// Attach sets the link replies and acks go out on. Deliveries that arrive
+// before it is attached wait for it.
+func (h *Host) Attach(l Link) {
+	h.link = l
+	close(h.linkSet)
+}
+
+// Wait blocks until every delivery in progress has finished (settled, failed
+// or been cancelled), or ctx ends.
+func (h *Host) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { h.work.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Stop cancels every delivery in progress; un-settled ones stay
+// un-acknowledged and are redelivered by the connector later.
+func (h *Host) Stop() { h.cancel() }
+
+// Passthrough implements relay.Handler. It never blocks the reader.
+func (h *Host) Passthrough(f pluginapi.Forward) {
+	h.work.Add(1)
+	go func() {
+		defer h.work.Done()
+		h.forward(f)
+	}()
+}
+
+// Inbound implements relay.Handler: a normalised event goes straight to the
+// agent, and its reply goes back as a send to its chat.
+func (h *Host) Inbound(ev pluginapi.MessageEvent, bufferID string) {
+	h.work.Add(1)
+	go func() {
+		defer h.work.Done()
+		h.deliver(ev.Source.Platform, "inbound", bufferID, func() (bool, []reply) {
+			r, err := h.turn(ev)
+			if err != nil {
+				h.log.Warn("inbound event not taken by the agent; left un-acknowledged for redelivery",
+					"platform", ev.Source.Platform, "chat_id", ev.Source.ChatID, "buffer_id", bufferID, "error", err)
+				return false, nil
+			}
+			return true, []reply{{ev, r}}
+		})
+	}()
+}
+
+// InterruptInbound implements relay.Handler: it cancels the agent turns
+// running for that session key, and no others.
+func (h *Host) InterruptInbound(sessionKey, chatID string) {
+	h.mu.Lock()
+	n := len(h.turns[sessionKey])
+	for t := range h.turns[sessionKey] {
+		t.cancel()
+	}
+	h.mu.Unlock()
+	h.log.Info("interrupt received", "session_key", sessionKey, "chat_id", chatID, "turns_cancelled", n)
+}
+
+// reply is an agent's answer to one event.
+type reply struct {
+	ev   pluginapi.MessageEvent
+	text string
+}
+
+// forward handles one passthrough forward.
+func (h *Host) forward(f pluginapi.Forward) {
+	h.deliver(f.Platform, "passthrough", f.BufferID, func() (bool, []reply) {
+		res, err := h.cfg.Plugins.Dispatch(h.ctx, f)
+		if errors.Is(err, plugins.ErrNoPlugin) {
+			// Deliberately dropped and settled, as the reference does for
+			// platforms it has no handler for (wire-contract.md §5.2).
+			h.log.Info("forward dropped (no plugin for its platform)", "platform", f.Platform,
+				"method", f.Method, "path", f.Path, "buffer_id", f.BufferID)
+			h.observe(f.Platform, "dropped")
+			return true, nil
+		}
+		if err != nil {
+			h.log.Warn("forward failed; left un-acknowledged for redelivery",
+				"platform", f.Platform, "path", f.Path, "buffer_id", f.BufferID, "error", err)
+			h.observe(f.Platform, "failed")
+			return false, nil
+		}
+		if res.Disposition != pluginapi.Handled {
+			h.log.Info("forward "+string(res.Disposition), "platform", f.Platform, "method", f.Method,
+				"path", f.Path, "buffer_id", f.BufferID, "reason", res.Reason)
+			h.observe(f.Platform, string(res.Disposition))
+			return true, nil
+		}
+		replies := make([]reply, 0, len(res.Events))
+		for _, ev := range res.Events {
+			text, err := h.turn(ev)
+			if err != nil {
+				h.log.Warn("event not taken by the agent; forward left un-acknowledged for redelivery",
+					"platform", f.Platform, "path", f.Path, "buffer_id", f.BufferID, "session_key", ev.SessionKey, "error", err)
+				h.observe(f.Platform, "failed")
+				return false, nil
+			}
+			replies = append(replies, reply{ev, text})
+		}
+		h.observe(f.Platform, string(pluginapi.Handled))
+		return true, replies
+	})
+}
+
+// deliver runs one delivery with the buffered-delivery rules: a settled
+// replay is acked again and not re-run; a delivery is acked only once it is
+// settled (handed off or deliberately dropped); replies go out after the ack.
+func (h *Host) deliver(platform, kind, bufferID string, run func() (settled bool, replies []reply)) {
+	start := time.Now()
+	if bufferID != "" {
+		switch h.ledger.claim(bufferID) {
+		case alreadyDone:
+			h.log.Debug("replayed delivery already settled; acknowledging again", "kind", kind, "buffer_id", bufferID)
+			if m := h.cfg.Metrics; m != nil {
+				m.Replay()
+				m.ForwardOutcome(platform, "duplicate")
+			}
+			h.ack(bufferID)
+			return
+		case alreadyActive:
+			h.log.Debug("replayed delivery already in progress; leaving it to that copy", "kind", kind, "buffer_id", bufferID)
+			return
+		}
+	}
+	settled, replies := run()
+	if bufferID != "" {
+		h.ledger.release(bufferID, settled)
+		if settled {
+			h.ack(bufferID)
+		}
+	}
+	if m := h.cfg.Metrics; m != nil && settled {
+		m.ForwardLatency(platform, time.Since(start))
+	}
+	for _, r := range replies {
+		if r.text != "" {
+			h.sendReply(r.ev, r.text)
+		}
+	}
+}
+
+func (h *Host) observe(platform, outcome string) {
+	if m := h.cfg.Metrics; m != nil {
+		m.ForwardOutcome(platform, outcome)
+	}
+}
+
+func (h *Host) waitLink() Link {
+	select {
+	case <-h.linkSet:
+		return h.link
+	case <-h.ctx.Done():
+		return nil
+	}
+}
+
+func (h *Host) ack(bufferID string) {
+	l := h.waitLink()
+	if l == nil {
+		return
+	}
+	if err := l.AckInbound(bufferID); err != nil {
+		// The connector redelivers it on the next connection, and the
+		// ledger acks that replay without re-running it.
+		h.log.Warn("ack failed; the delivery will be replayed and acked then", "buffer_id", bufferID, "error", err)
+		return
+	}
+	if m := h.cfg.Metrics; m != nil {
+		m.Ack()
+	}
+}
+
+// turn hands one event to the agent, cancellable by an interrupt for its
+// session.
+func (h *Host) turn(ev pluginapi.MessageEvent) (string, error) {
+	ctx, cancel := context.WithCancel(h.ctx)
+	defer cancel()
+	t := &turn{cancel: cancel}
+	h.mu.Lock()
+	if h.turns[ev.SessionKey] == nil {
+		h.turns[ev.SessionKey] = map[*turn]struct{}{}
+	}
+	h.turns[ev.SessionKey][t] = struct{}{}
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		delete(h.turns[ev.SessionKey], t)
+		if len(h.turns[ev.SessionKey]) == 0 {
+			delete(h.turns, ev.SessionKey)
+		}
+		h.mu.Unlock()
+	}()
+	start := time.Now()
+	text, err := h.cfg.Agent.Deliver(ctx, ev)
+	if m := h.cfg.Metrics; m != nil {
+		m.AgentTurn(time.Since(start), err)
+	}
+	return text, err
+}
+
+// sendReply sends an agent's reply the way the event's egress kind says:
+// a follow_up naming the session for interaction events (the connector holds
+// the token), a send to the chat otherwise.
+func (h *Host) sendReply(ev pluginapi.MessageEvent, text string) {
+	l := h.waitLink()
+	if l == nil {
+		return
+	}
+	action, platform := replyAction(ev, text)
+	if !h.fronts(platform) {
+		platform = ""
+	}
+	ctx, cancel := context.WithTimeout(h.ctx, ReplyTimeout)
+	defer cancel()
+	op, _ := action["op"].(string)
+	res := l.Outbound(ctx, action, platform, "")
+	if m := h.cfg.Metrics; m != nil {
+		m.Outbound(op, res)
+	}
+	if !res.Success {
+		h.log.Warn("reply not delivered", "op", op, "session_key", ev.SessionKey, "platform", platform,
+			"error", res.Error, "code", res.Code, "ambiguous", res.Ambiguous)
+		return
+	}
+	h.log.Debug("reply delivered", "op", op, "session_key", ev.SessionKey, "message_id", res.MessageID)
+}
+
+// replyAction builds the outbound action for a reply, and the platform it
+// egresses through (wire-contract.md §2.3, discord-conversion.md §5–§6).
+func replyAction(ev pluginapi.MessageEvent, text string) (map[string]any, string) {
+	if ev.EgressKind != "" {
+		md := map[string]any{}
+		if p := pluginapi.ProfileFromSessionKey(ev.SessionKey); p != "" {
+			md["profile"] = p
+		}
+		platform, _, _ := strings.Cut(ev.EgressKind, ".")
+		return map[string]any{
+			"op": "follow_up", "session_key": ev.SessionKey, "kind": ev.EgressKind,
+			"content": text, "metadata": md,
+		}, platform
+	}
+	md := map[string]any{}
+	if v := ev.Source.ScopeID; v != "" {
+		md["scope_id"] = v
+	}
+	if v := ev.Source.UserID; v != "" {
+		md["user_id"] = v
+	}
+	if v := ev.Source.Profile; v != "" {
+		md["profile"] = v
+	}
+	return map[string]any{
+		"op": "send", "chat_id": ev.Source.ChatID, "content": text, "reply_to": nil, "metadata": md,
+	}, ev.Source.Platform
+}
+
+func (h *Host) fronts(platform string) bool {
+	for _, id := range h.cfg.Identities {
+		if id.Platform == platform {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,165 @@
+// Package metrics holds relay-host's Prometheus metrics. One Metrics value
+// owns its own registry (no global state) and implements the observer hooks
+// of the transport (relay.Observer) and of the plugin supervisors
+// (plugins.Observer).
+package metrics
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/relayhost/relay-host/host/plugins"
+	"github.com/relayhost/relay-host/host/relay"
+)
+
+const namespace = "relay_host"
+
+// latencyBuckets cover a forward's trip through a plugin and an agent turn:
+// from the ~100 µs of a local conversion to the seconds of a slow webhook.
+var latencyBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+
+// Metrics is the set of relay-host metrics.
+type Metrics struct {
+	registry *prometheus.Registry
+
+	connState      *prometheus.GaugeVec
+	reconnects     prometheus.Counter
+	framesIn       *prometheus.CounterVec
+	framesOut      *prometheus.CounterVec
+	badFrames      *prometheus.CounterVec
+	forwards       *prometheus.CounterVec
+	forwardLatency *prometheus.HistogramVec
+	pluginUp       *prometheus.GaugeVec
+	pluginRestarts *prometheus.CounterVec
+	agentLatency   prometheus.Histogram
+	agentFailures  prometheus.Counter
+	outbound       *prometheus.CounterVec
+	acks           prometheus.Counter
+	replays        prometheus.Counter
+}
+
+// New creates the metrics and registers them, with the Go and process
+// collectors, on a fresh registry.
+func New() *Metrics {
+	m := &Metrics{
+		registry: prometheus.NewRegistry(),
+		connState: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "connection_state",
+			Help: "1 for the connector link's current state (disconnected, connecting, connected), 0 for the others."}, []string{"state"}),
+		reconnects: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "reconnects_total",
+			Help: "Re-dials of the connector after the first dial."}),
+		framesIn: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "frames_in_total",
+			Help: "Frames received from the connector, by type."}, []string{"type"}),
+		framesOut: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "frames_out_total",
+			Help: "Frames sent to the connector, by type."}, []string{"type"}),
+		badFrames: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "bad_frames_total",
+			Help: "Frames from the connector that were skipped, by reason."}, []string{"reason"}),
+		forwards: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "forwards_total",
+			Help: "Forwards processed, by platform and outcome (handled, dropped, rejected, failed, duplicate)."}, []string{"platform", "disposition"}),
+		forwardLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: "forward_duration_seconds",
+			Help: "Time from a forward's arrival to its settlement (plugin, agent hand-off and ack), by platform.", Buckets: latencyBuckets}, []string{"platform"}),
+		pluginUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "plugin_up",
+			Help: "1 when the plugin process is up and serving, else 0."}, []string{"plugin"}),
+		pluginRestarts: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "plugin_restarts_total",
+			Help: "Restarts of a plugin process after it died."}, []string{"plugin"}),
+		agentLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Name: "agent_duration_seconds",
+			Help: "Time the agent took to take one event (and reply, when it replies inline).", Buckets: latencyBuckets}),
+		agentFailures: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "agent_failures_total",
+			Help: "Events the agent did not take (the forward stays un-acknowledged)."}),
+		outbound: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "outbound_results_total",
+			Help: "Outbound requests (replies) by op and result (success, failure, ambiguous, declined)."}, []string{"op", "result"}),
+		acks: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "acks_total",
+			Help: "inbound_ack frames sent for buffered deliveries."}),
+		replays: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "replays_deduplicated_total",
+			Help: "Buffered deliveries that were already settled and were acknowledged again without re-running."}),
+	}
+	m.registry.MustRegister(m.connState, m.reconnects, m.framesIn, m.framesOut, m.badFrames, m.forwards,
+		m.forwardLatency, m.pluginUp, m.pluginRestarts, m.agentLatency, m.agentFailures, m.outbound, m.acks, m.replays,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.State(relay.StateDisconnected)
+	return m
+}
+
+// Handler serves the metrics in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}
+
+// Registry returns the registry, for tests.
+func (m *Metrics) Registry() *prometheus.Registry { return m.registry }
+
+// State implements relay.Observer.
+func (m *Metrics) State(s relay.State) {
+	for _, st := range []relay.State{relay.StateDisconnected, relay.StateConnecting, relay.StateConnected} {
+		v := 0.0
+		if st == s {
+			v = 1
+		}
+		m.connState.WithLabelValues(st.String()).Set(v)
+	}
+}
+
+// FrameIn implements relay.Observer.
+func (m *Metrics) FrameIn(typ string) { m.framesIn.WithLabelValues(typ).Inc() }
+
+// FrameOut implements relay.Observer.
+func (m *Metrics) FrameOut(typ string) { m.framesOut.WithLabelValues(typ).Inc() }
+
+// Reconnect implements relay.Observer.
+func (m *Metrics) Reconnect() { m.reconnects.Inc() }
+
+// BadFrame implements relay.Observer.
+func (m *Metrics) BadFrame(reason string) { m.badFrames.WithLabelValues(reason).Inc() }
+
+// PluginState implements plugins.Observer.
+func (m *Metrics) PluginState(name string, s plugins.State) {
+	v := 0.0
+	if s == plugins.StateUp {
+		v = 1
+	}
+	m.pluginUp.WithLabelValues(name).Set(v)
+}
+
+// PluginRestarted implements plugins.Observer.
+func (m *Metrics) PluginRestarted(name string) { m.pluginRestarts.WithLabelValues(name).Inc() }
+
+// ForwardOutcome counts one forward by platform and outcome.
+func (m *Metrics) ForwardOutcome(platform, outcome string) {
+	m.forwards.WithLabelValues(platform, outcome).Inc()
+}
+
+// ForwardLatency records a settled forward's time from arrival to ack.
+func (m *Metrics) ForwardLatency(platform string, d time.Duration) {
+	m.forwardLatency.WithLabelValues(platform).Observe(d.Seconds())
+}
+
+// AgentTurn records one agent hand-off.
+func (m *Metrics) AgentTurn(d time.Duration, err error) {
+	m.agentLatency.Observe(d.Seconds())
+	if err != nil {
+		m.agentFailures.Inc()
+	}
+}
+
+// Outbound records one outbound request's result.
+func (m *Metrics) Outbound(op string, r relay.OutboundResult) {
+	result := "success"
+	switch {
+	case r.Success:
+	case r.Ambiguous:
+		result = "ambiguous"
+	case r.EgressDeclined():
+		result = "declined"
+	default:
+		result = "failure"
+	}
+	m.outbound.WithLabelValues(op, result).Inc()
+}
+
+// Ack counts one inbound_ack sent.
+func (m *Metrics) Ack() { m.acks.Inc() }
+
+// Replay counts one already-settled buffered delivery acknowledged again.
+func (m *Metrics) Replay() { m.replays.Inc() }
