@@ -97,7 +97,10 @@ func open(t *testing.T, dir string, obs Observer) *Manager {
 
 type testLog struct{ t *testing.T }
 
-func (w testLog) Write(p []byte) (int, error) { w.t.Log(strings.TrimRight(string(p), "\n")); return len(p), nil }
+func (w testLog) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
 
 func forward(platform, body string) pluginapi.Forward {
 	return pluginapi.Forward{Platform: platform, Method: "POST", Path: "/" + platform, Body: []byte(body)}

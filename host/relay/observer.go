@@ -1,0 +1,56 @@
+package relay
+
+// State is the connection state the Client reports to its Observer and logs.
+type State int
+
+// Connection states.
+const (
+	// StateDisconnected means no socket: before the first dial, between
+	// dials, and after Run returned.
+	StateDisconnected State = iota
+	// StateConnecting means a dial or handshake is in progress.
+	StateConnecting
+	// StateConnected means the upgrade succeeded and the first descriptor of
+	// this connection arrived (the handshake is done).
+	StateConnected
+)
+
+// String returns the state's name.
+func (s State) String() string {
+	switch s {
+	case StateDisconnected:
+		return "disconnected"
+	case StateConnecting:
+		return "connecting"
+	case StateConnected:
+		return "connected"
+	}
+	return "unknown"
+}
+
+// Observer receives hooks for metrics. Methods are called from the Client's
+// goroutines (Run, the reader, writers); they must be safe for concurrent
+// use and must not block.
+type Observer interface {
+	// State reports a connection state change.
+	State(s State)
+	// FrameIn counts one decoded incoming frame by type; types the gateway
+	// does not handle are reported as "unknown" so label cardinality stays
+	// bounded.
+	FrameIn(typ string)
+	// FrameOut counts one frame written, by type.
+	FrameOut(typ string)
+	// Reconnect counts one re-dial (every dial after the first).
+	Reconnect()
+	// BadFrame counts one skipped frame by reason (a BadFrame* constant).
+	BadFrame(reason string)
+}
+
+// nopObserver is used when Config.Observer is nil.
+type nopObserver struct{}
+
+func (nopObserver) State(State)     {}
+func (nopObserver) FrameIn(string)  {}
+func (nopObserver) FrameOut(string) {}
+func (nopObserver) Reconnect()      {}
+func (nopObserver) BadFrame(string) {}
