@@ -113,8 +113,8 @@ func (s *grpcServer) handle(ctx context.Context, req *pluginv1.ForwardRequest) *
 	}
 	w, err := resultToWire(req.GetId(), res)
 	if err != nil {
-		s.logger.Error("plugin returned an event that cannot be encoded", "error", err)
-		w, _ = resultToWire(req.GetId(), Rejectf("plugin returned an event that cannot be encoded: %v", err))
+		s.logger.Error("plugin returned a result that cannot be encoded; rejecting the forward", "error", err)
+		w, _ = resultToWire(req.GetId(), Rejectf("plugin returned a result that cannot be encoded: %v", err))
 	}
 	return w
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"unicode/utf8"
 
 	pluginv1 "github.com/relayhost/relay-host/pluginapi/proto/relayplugin/v1"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -77,9 +78,14 @@ func dispositionFromWire(d pluginv1.Disposition) Disposition {
 	return ""
 }
 
-// resultToWire converts a result for the wire. It fails only when an event's
-// metadata holds a value that is not a JSON value.
+// resultToWire converts a result for the wire. It fails when an event's
+// metadata holds a value that is not a JSON value, or when a string is not
+// valid UTF-8 (protobuf would refuse to marshal it, and the failure would
+// break the whole stream rather than this one result).
 func resultToWire(id uint64, r Result) (*pluginv1.ForwardResponse, error) {
+	if err := checkUTF8(r); err != nil {
+		return nil, err
+	}
 	w := &pluginv1.ForwardResponse{
 		Id:          id,
 		Disposition: dispositionToWire(r.Disposition),
@@ -257,4 +263,103 @@ func valueToWire(v any) (*structpb.Value, error) {
 		return nil, fmt.Errorf("not a JSON value (%T): %w", v, err)
 	}
 	return pv, nil
+}
+
+// checkUTF8 reports the first string of a result that is not valid UTF-8.
+func checkUTF8(r Result) error {
+	bad := func(field, v string) error {
+		if utf8.ValidString(v) {
+			return nil
+		}
+		return fmt.Errorf("%s is not valid UTF-8", field)
+	}
+	if err := bad("reason", r.Reason); err != nil {
+		return err
+	}
+	for i := range r.Events {
+		e := &r.Events[i]
+		s := &e.Source
+		for _, f := range [...]struct{ name, v string }{
+			{"text", e.Text}, {"message_type", string(e.MessageType)}, {"message_id", e.MessageID},
+			{"reply_to_message_id", e.ReplyToMessageID}, {"reply_to_text", e.ReplyToText},
+			{"reply_to_author_name", e.ReplyToAuthorName}, {"session_key", e.SessionKey}, {"egress_kind", e.EgressKind},
+			{"source.platform", s.Platform}, {"source.chat_id", s.ChatID}, {"source.chat_name", s.ChatName},
+			{"source.chat_type", s.ChatType}, {"source.user_id", s.UserID}, {"source.user_name", s.UserName},
+			{"source.thread_id", s.ThreadID}, {"source.chat_topic", s.ChatTopic}, {"source.scope_id", s.ScopeID},
+			{"source.parent_chat_id", s.ParentChatID}, {"source.message_id", s.MessageID}, {"source.profile", s.Profile},
+		} {
+			if err := bad(fmt.Sprintf("event %d %s", i, f.name), f.v); err != nil {
+				return err
+			}
+		}
+		for j, u := range e.MediaURLs {
+			if err := bad(fmt.Sprintf("event %d media_urls[%d]", i, j), u); err != nil {
+				return err
+			}
+		}
+		for j, t := range e.MediaTypes {
+			if err := bad(fmt.Sprintf("event %d media_types[%d]", i, j), t); err != nil {
+				return err
+			}
+		}
+		if p := e.PromptResponse; p != nil {
+			for _, v := range [...]string{p.PromptID, p.OptionID, p.PromptMessageID, p.Label} {
+				if err := bad(fmt.Sprintf("event %d prompt_response", i), v); err != nil {
+					return err
+				}
+			}
+		}
+		for k, v := range e.Metadata {
+			if err := bad(fmt.Sprintf("event %d metadata key", i), k); err != nil {
+				return err
+			}
+			if err := checkValueUTF8(v); err != nil {
+				return fmt.Errorf("event %d metadata %q: %w", i, k, err)
+			}
+		}
+	}
+	return nil
+}
+
+func checkValueUTF8(v any) error {
+	switch x := v.(type) {
+	case string:
+		if !utf8.ValidString(x) {
+			return fmt.Errorf("string is not valid UTF-8")
+		}
+	case []string:
+		for _, s := range x {
+			if !utf8.ValidString(s) {
+				return fmt.Errorf("string is not valid UTF-8")
+			}
+		}
+	case []any:
+		for _, item := range x {
+			if err := checkValueUTF8(item); err != nil {
+				return err
+			}
+		}
+	case []map[string]any:
+		for _, item := range x {
+			if err := checkValueUTF8(item); err != nil {
+				return err
+			}
+		}
+	case map[string]any:
+		for k, item := range x {
+			if !utf8.ValidString(k) {
+				return fmt.Errorf("key is not valid UTF-8")
+			}
+			if err := checkValueUTF8(item); err != nil {
+				return err
+			}
+		}
+	case map[string]string:
+		for k, s := range x {
+			if !utf8.ValidString(k) || !utf8.ValidString(s) {
+				return fmt.Errorf("string is not valid UTF-8")
+			}
+		}
+	}
+	return nil
 }

@@ -56,3 +56,17 @@ func TestValueToWireRejectsNonJSON(t *testing.T) {
 		t.Error("valueToWire(chan) succeeded, want an error")
 	}
 }
+
+func TestResultToWireRefusesInvalidUTF8(t *testing.T) {
+	bad := string([]byte{0xff, 'x'})
+	for name, r := range map[string]Result{
+		"reason":   Drop(bad),
+		"text":     Handle(MessageEvent{Text: bad}),
+		"source":   Handle(MessageEvent{Source: SessionSource{UserName: bad}}),
+		"metadata": Handle(MessageEvent{Metadata: map[string]any{"k": []any{bad}}}),
+	} {
+		if _, err := resultToWire(1, r); err == nil {
+			t.Errorf("%s: invalid UTF-8 accepted", name)
+		}
+	}
+}

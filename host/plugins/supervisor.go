@@ -117,6 +117,9 @@ func (s *Supervisor) launch(ctx context.Context) (*pluginapi.Process, error) {
 		Env:      pluginapi.PluginEnv(s.cfg.LogLevel),
 		Logger:   s.logger,
 		Checksum: sum,
+		// Plain prints on stdout are relayed at debug: they are not
+		// structured, and may hold anything the plugin had in hand.
+		Stdout: s.logger.StandardWriter(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug}),
 	})
 }
 

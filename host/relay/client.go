@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -98,10 +99,14 @@ type Identity struct {
 //
 // All handler methods are called from the read goroutine and MUST NOT block
 // (hand work to goroutines): the reader is the only thing that resolves
-// outbound results and answers pings (§1.6). The transport never acks on its
-// own: the host acks buffered deliveries (non-empty bufferID) with
-// Client.AckInbound after durable handoff or a deliberate drop (§5.3
-// [LATEST]). A panic in a handler is recovered and logged.
+// outbound results and answers pings (§1.6). The transport never acks a
+// delivery it hands to the Handler: the host acks buffered deliveries
+// (non-empty bufferID) with Client.AckInbound after durable handoff or a
+// deliberate drop (§5.3 [LATEST]). The one thing the transport settles
+// itself is a buffered frame it cannot decode at all (an event or forward
+// that is not an object): it can never become usable, and leaving it
+// unacked would block the connector's ack-gated replay on every reconnect.
+// A panic in a handler is recovered and logged.
 type Handler interface {
 	// Inbound receives a normalised event; bufferID is set for a buffered
 	// replay and "" for a live delivery.
@@ -448,7 +453,7 @@ func (c *Client) connectOnce(ctx context.Context) outcome {
 		// auth outcome: it is the fresh-token retry (§4.1 [LATER]).
 		c.retryGen, c.retryPending = out.gen, false
 	}
-	ws.SetReadLimit(MaxMessageBytes)
+	ws.SetReadLimit(max(MaxMessageBytes, int64(c.cfg.MaxFrameBytes)))
 	cn := newConn(c, ws, out.gen)
 
 	// Hold the write lock while installing the socket so that an outbound
@@ -572,6 +577,7 @@ func (c *Client) Descriptor(platform string) (Descriptor, bool) {
 	cn.mu.Lock()
 	defer cn.mu.Unlock()
 	d, ok := cn.byPlatform[platform]
+	d.SupportedOps = slices.Clone(d.SupportedOps)
 	return d, ok
 }
 
@@ -587,7 +593,9 @@ func (c *Client) DefaultDescriptor() (Descriptor, bool) {
 	if cn.def == nil {
 		return Descriptor{}, false
 	}
-	return *cn.def, true
+	d := *cn.def
+	d.SupportedOps = slices.Clone(d.SupportedOps)
+	return d, true
 }
 
 // botIDFor returns the botId of the fronted identity for platform.

@@ -36,4 +36,30 @@
 //     for Run to return nil.
 //
 // Cancelling Run's context also stops the client, without the drain.
+//
+// # Where wire-contract.md leaves room
+//
+//   - Run retries the first connect like any other (the reference raises
+//     it to the caller); failures are logged and counted, never returned.
+//   - A dropped connection fails in-flight outbound requests at once with
+//     "relay transport connection lost" marked Ambiguous (Open question 4:
+//     the frame was sent, so the connector may have applied it).
+//   - A 4401 that is not "expired", seen on any connection after some
+//     handshake succeeded, is a first strike and earns one immediate
+//     fresh-token re-dial, also when it arrives before that connection's
+//     descriptor (Open question 8); a second non-"expired" 4401 on the
+//     re-dial's connection is a revocation (ErrRevoked).
+//   - Buffered deliveries are acked only by the host (§5.3 [LATEST]),
+//     except a buffered frame that cannot be decoded at all, which the
+//     reader acks so it cannot block the connector's ack-gated replay.
+//   - Inbound source platforms are kept when they look like a platform name
+//     (lower-case token) and fall back to "relay" otherwise: relay-host is
+//     platform-agnostic, so there is no fixed enum to check against.
+//   - Event fields with no MessageEvent field of their own (reply_to.is_own,
+//     context, user_id_alt, chat_id_alt, auto-thread markers) go to
+//     MessageEvent.Metadata under their wire names; guild_id is read when
+//     scope_id is absent ([JUNE] connectors).
+//   - A single frame is limited to MaxFrameBytes (4 MiB) and skipped when
+//     longer; one WebSocket message is limited to MaxMessageBytes (16 MiB),
+//     beyond which the library closes the link (1009) and Run reconnects.
 package relay

@@ -241,7 +241,7 @@ type wireFrame struct {
 	Type       json.RawMessage `json:"type"`
 	Descriptor json.RawMessage `json:"descriptor"`
 	Event      json.RawMessage `json:"event"`
-	Forward    json.RawMessage `json:"forward"`
+	Forward    *wireForward    `json:"forward"`
 	BufferID   json.RawMessage `json:"bufferId"`
 	RequestID  json.RawMessage `json:"requestId"`
 	Result     json.RawMessage `json:"result"`
@@ -265,15 +265,26 @@ func DecodeFrame(line []byte) (Frame, error) {
 		return Frame{}, &DecodeError{Kind: BadFrameMalformedJSON, Detail: "frame is not valid JSON"}
 	}
 	var w wireFrame
+	forwardNotObject := false
 	if err := json.Unmarshal(trimmed, &w); err != nil {
 		var se *json.SyntaxError
-		if errors.As(err, &se) {
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &se):
 			return Frame{}, &DecodeError{Kind: BadFrameMalformedJSON,
 				Detail: fmt.Sprintf("invalid JSON at offset %d", se.Offset)}
+		case errors.As(err, &te) && te.Field == "forward":
+			// The only struct-typed field: every other field is raw or
+			// lenient. Decoding went on past it, so the envelope is usable.
+			forwardNotObject = true
+		default:
+			return Frame{}, &DecodeError{Kind: BadFrameMalformedJSON, Detail: err.Error()}
 		}
-		return Frame{}, &DecodeError{Kind: BadFrameMalformedJSON, Detail: err.Error()}
 	}
 	typ := FrameType(rawPlainString(w.Type))
+	if forwardNotObject && typ != TypePassthroughForward {
+		forwardNotObject = false // a stray non-object "forward" key elsewhere is ignored
+	}
 	f := Frame{Type: typ}
 	bufferID := rawID(w.BufferID)
 	fail := func(kind, detail string) (Frame, error) {
@@ -296,10 +307,10 @@ func DecodeFrame(line []byte) (Frame, error) {
 		}
 		f.Inbound = &Inbound{Event: ev, BufferID: bufferID}
 	case TypePassthroughForward:
-		fw, err := decodeForward(w.Forward)
-		if err != nil {
-			return fail(BadFramePassthrough, err.Error())
+		if forwardNotObject {
+			return fail(BadFramePassthrough, errForwardNotObject.Error())
 		}
+		fw := w.Forward.forward()
 		fw.BufferID = bufferID
 		f.Forward = &fw
 	case TypeOutboundResult:

@@ -57,7 +57,7 @@ func VerifyToken(token string, secrets []string, now time.Time) (payload string,
 	if err != nil {
 		return "", false
 	}
-	if exp != 0 && now.After(time.Unix(exp, 0)) {
+	if exp != 0 && expired(now, exp) {
 		return "", false
 	}
 	// The reference verifier re-renders the parsed exp before signing, so
@@ -79,4 +79,12 @@ func signHex(secret, msg string) string {
 	m := hmac.New(sha256.New, []byte(secret))
 	m.Write([]byte(msg))
 	return hex.EncodeToString(m.Sum(nil))
+}
+
+// expired reports now > exp with sub-second precision (the reference
+// compares a float clock against the integer exp), in integer seconds so
+// that no exp, however extreme, overflows a time.Time.
+func expired(now time.Time, exp int64) bool {
+	sec := now.Unix()
+	return sec > exp || (sec == exp && now.Nanosecond() > 0)
 }

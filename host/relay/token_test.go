@@ -66,6 +66,8 @@ func TestVerifyToken(t *testing.T) {
 		{"expired one nanosecond after exp", tok, []string{"s1"}, expTime.Add(time.Nanosecond), "", false},
 		{"expired one second after exp", tok, []string{"s1"}, expTime.Add(time.Second), "", false},
 		{"exp 1 (1970) is expired", MakeToken("gw-1", "s1", 1), []string{"s1"}, time.Now(), "", false},
+		{"extreme exp in the past", MakeToken("gw-1", "s1", -1<<63), []string{"s1"}, time.Unix(1<<62, 0), "", false},
+		{"extreme exp in the future", MakeToken("gw-1", "s1", 1<<63-1), []string{"s1"}, time.Now(), "gw-1", true},
 		{"exp 0 never expires", MakeToken("gw-1", "s1", 0), []string{"s1"}, time.Unix(1<<40, 0), "gw-1", true},
 		{"wrong secret", tok, []string{"nope"}, expTime, "", false},
 		{"rotation: old secret verifies against [new, old]", tok, []string{"s2", "s1"}, expTime, "gw-1", true},

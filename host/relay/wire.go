@@ -2,6 +2,7 @@ package relay
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"math"
@@ -153,49 +154,103 @@ func rawArray(r json.RawMessage) []json.RawMessage {
 	return a
 }
 
-// wireForward is the forward object of a passthrough_forward frame.
-type wireForward struct {
-	Platform json.RawMessage `json:"platform"`
-	BotID    json.RawMessage `json:"botId"`
-	Method   json.RawMessage `json:"method"`
-	Path     json.RawMessage `json:"path"`
-	Headers  json.RawMessage `json:"headers"`
-	BodyB64  json.RawMessage `json:"bodyB64"`
-	Profile  json.RawMessage `json:"profile"`
+// lenientString is a string-typed field decoded in its "string form" (see
+// rawString): it accepts any JSON value and never fails.
+type lenientString string
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (s *lenientString) UnmarshalJSON(b []byte) error {
+	*s = lenientString(rawString(b))
+	return nil
 }
 
-var errForwardNotObject = errors.New("forward is not an object")
+// plainString accepts any JSON value and keeps only a string's value.
+type plainString string
 
-// decodeForward decodes a passthrough forward (§2.2); a missing or null
-// forward is treated as {}.
-func decodeForward(r json.RawMessage) (pluginapi.Forward, error) {
-	var w wireForward
-	if !rawObject(r, &w) {
-		return pluginapi.Forward{}, errForwardNotObject
+// UnmarshalJSON implements json.Unmarshaler.
+func (s *plainString) UnmarshalJSON(b []byte) error {
+	*s = plainString(rawPlainString(b))
+	return nil
+}
+
+// headerList decodes forward.headers: only 2-element arrays are kept, both
+// sides in string form, in arrival order; anything else is dropped.
+type headerList []pluginapi.Header
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (h *headerList) UnmarshalJSON(b []byte) error {
+	entries := rawArray(b)
+	if len(entries) == 0 {
+		*h = nil
+		return nil
 	}
-	f := pluginapi.Forward{
-		Platform: rawString(w.Platform),
-		BotID:    rawString(w.BotID),
-		Method:   rawString(w.Method),
-		Path:     rawString(w.Path),
-		Profile:  rawPlainString(w.Profile),
+	out := make([]pluginapi.Header, 0, len(entries))
+	for _, e := range entries {
+		pair := rawArray(e)
+		if len(pair) != 2 {
+			continue // not a 2-element array: dropped, as the reference does
+		}
+		out = append(out, pluginapi.Header{Name: rawString(pair[0]), Value: rawString(pair[1])})
 	}
-	if entries := rawArray(w.Headers); len(entries) > 0 {
-		f.Headers = make([]pluginapi.Header, 0, len(entries))
-		for _, e := range entries {
-			pair := rawArray(e)
-			if len(pair) != 2 {
-				continue // not a 2-element array: dropped, as the reference does
-			}
-			f.Headers = append(f.Headers, pluginapi.Header{Name: rawString(pair[0]), Value: rawString(pair[1])})
+	*h = out
+	return nil
+}
+
+// bodyB64 decodes forward.bodyB64 (see decodeBodyB64); a non-string value is
+// an empty body.
+type bodyB64 []byte
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (p *bodyB64) UnmarshalJSON(b []byte) error {
+	if rawKind(b) != '"' {
+		*p = []byte{}
+		return nil
+	}
+	b = bytes.TrimSpace(b)
+	inner := b[1 : len(b)-1]
+	if bytes.IndexByte(inner, '\\') < 0 {
+		// Common case: decode straight from the JSON bytes.
+		dst := make([]byte, base64.StdEncoding.DecodedLen(len(inner)))
+		if n, err := base64.StdEncoding.Decode(dst, inner); err == nil {
+			*p = dst[:n]
+			return nil
 		}
 	}
-	if rawKind(w.BodyB64) == '"' {
-		f.Body = decodeBodyB64(rawPlainString(w.BodyB64))
-	} else {
+	*p = decodeBodyB64(rawPlainString(b))
+	return nil
+}
+
+// wireForward is the forward object of a passthrough_forward frame, decoded
+// leniently in the same pass as the envelope.
+type wireForward struct {
+	Platform lenientString `json:"platform"`
+	BotID    lenientString `json:"botId"`
+	Method   lenientString `json:"method"`
+	Path     lenientString `json:"path"`
+	Headers  headerList    `json:"headers"`
+	BodyB64  bodyB64       `json:"bodyB64"`
+	Profile  plainString   `json:"profile"`
+}
+
+// forward converts the decoded wire form; a nil w (missing or null forward)
+// is treated as {}.
+func (w *wireForward) forward() pluginapi.Forward {
+	if w == nil {
+		return pluginapi.Forward{Body: []byte{}}
+	}
+	f := pluginapi.Forward{
+		Platform: string(w.Platform),
+		BotID:    string(w.BotID),
+		Method:   string(w.Method),
+		Path:     string(w.Path),
+		Headers:  []pluginapi.Header(w.Headers),
+		Body:     []byte(w.BodyB64),
+		Profile:  string(w.Profile),
+	}
+	if f.Body == nil {
 		f.Body = []byte{}
 	}
-	return f, nil
+	return f
 }
 
 // wireEvent and wireSource are the inbound.event wire form (§2.5).
@@ -247,8 +302,9 @@ const RelayPlatform = "relay"
 var platformName = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
 
 var (
-	errEventNotObject  = errors.New("event is not an object")
-	errSourceNotObject = errors.New("event.source is not an object")
+	errForwardNotObject = errors.New("forward is not an object")
+	errEventNotObject   = errors.New("event is not an object")
+	errSourceNotObject  = errors.New("event.source is not an object")
 )
 
 // decodeEvent decodes an inbound.event (§2.5) into a MessageEvent with

@@ -15,6 +15,7 @@
 package plugintest
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -57,12 +58,19 @@ func (h *Harness) Forward(ctx context.Context, f pluginapi.Forward) (pluginapi.R
 }
 
 // Body sends a POST forward with body for platform, failing the test if
-// the plugin does not answer.
+// the plugin does not answer. Like `relay-host convert`, it sets a
+// content-type header: application/json for a body that starts with '{',
+// else application/x-www-form-urlencoded.
 func (h *Harness) Body(tb testing.TB, platform string, body []byte) pluginapi.Result {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), ForwardTimeout)
 	defer cancel()
-	res, err := h.Forward(ctx, pluginapi.Forward{Platform: platform, Method: "POST", Path: "/" + platform, Body: body})
+	ct := "application/x-www-form-urlencoded"
+	if t := bytes.TrimSpace(body); len(t) > 0 && t[0] == '{' {
+		ct = "application/json"
+	}
+	res, err := h.Forward(ctx, pluginapi.Forward{Platform: platform, Method: "POST", Path: "/" + platform,
+		Headers: []pluginapi.Header{{Name: "content-type", Value: ct}}, Body: body})
 	if err != nil {
 		tb.Fatalf("forward to plugin %s: %v", h.info.Name, err)
 	}
@@ -101,6 +109,7 @@ func Build(tb testing.TB, pkg string, buildArgs ...string) string {
 	if abs, err := filepath.Abs(pkg); err == nil && (pkg == "." || strings.HasPrefix(pkg, ".")) {
 		name = filepath.Base(abs)
 	}
+	name = strings.TrimPrefix(name, "relay-plugin-")
 	out := filepath.Join(tb.TempDir(), "relay-plugin-"+name)
 	args := append([]string{"build", "-o", out}, buildArgs...)
 	args = append(args, pkg)

@@ -24,6 +24,8 @@ func (scripted) HandleForward(ctx context.Context, f pluginapi.Forward) pluginap
 		return pluginapi.Result{Disposition: "maybe"}
 	case "drop-with-events":
 		return pluginapi.Result{Disposition: pluginapi.Dropped, Reason: "x", Events: []pluginapi.MessageEvent{{Text: "leak"}}}
+	case "badutf8":
+		return pluginapi.Handle(pluginapi.MessageEvent{Text: string([]byte{0xff})})
 	case "hang":
 		<-ctx.Done()
 		return pluginapi.Drop("cancelled")
@@ -47,6 +49,7 @@ func TestInProcess(t *testing.T) {
 		{"panic", pluginapi.Rejected, 0},
 		{"bogus", pluginapi.Rejected, 0},
 		{"drop-with-events", pluginapi.Dropped, 0},
+		{"badutf8", pluginapi.Rejected, 0},
 		{"hello again after the panic", pluginapi.Handled, 1},
 	}
 	for _, tt := range tests {

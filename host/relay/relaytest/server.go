@@ -65,9 +65,10 @@ type Plan struct {
 	// StallAfterDescriptor stops reading after the first descriptor: pings
 	// go unanswered and outbound requests are never seen (a dead link).
 	StallAfterDescriptor bool
-	// CloseCode and CloseReason are used by CloseAtAccept and
-	// CloseAfterDescriptor; CloseCode 0 means 1000.
-	CloseCode   int
+	// CloseCode is the close code used by CloseAtAccept and
+	// CloseAfterDescriptor; 0 means 1000.
+	CloseCode int
+	// CloseReason is the close reason sent with CloseCode.
 	CloseReason string
 }
 
@@ -105,8 +106,8 @@ type OutboundReply struct {
 // Options configure a Server.
 type Options struct {
 	// Plan is the default behaviour for connections without a queued plan
-	// (see PlanNext); its fields are promoted, so Options{NoDescriptor: true}
-	// works.
+	// (see PlanNext). Its fields are promoted: opts.NoDescriptor = true, or
+	// Options{Plan: Plan{NoDescriptor: true}} in a literal.
 	Plan
 	// Addr is the listen address; "127.0.0.1:0" when empty.
 	Addr string
@@ -149,12 +150,14 @@ type Frame struct {
 	Platform, BotID string
 	// CommandManifest of a hello.
 	CommandManifest json.RawMessage
-	// RequestID and Action of an outbound.
+	// RequestID of an outbound.
 	RequestID string
-	Action    map[string]any
-	// SessionKey and Reason of an interrupt (Reason nil for null).
+	// Action of an outbound, decoded.
+	Action map[string]any
+	// SessionKey of an interrupt.
 	SessionKey string
-	Reason     *string
+	// Reason of an interrupt; nil when it was null.
+	Reason *string
 	// BufferID of an inbound_ack.
 	BufferID string
 }
@@ -572,9 +575,14 @@ func (s *Server) onHello(sc *sconn, fr Frame) lineResult {
 		d = s.opts.Descriptor(fr.Platform, fr.BotID)
 	}
 	b, err := json.Marshal(map[string]any{"type": "descriptor", "descriptor": d})
-	if err != nil || s.writeLocked(sc, websocket.MessageText, append(b, '\n')) != nil {
+	if err != nil {
+		s.log.Error("relaytest: cannot encode descriptor", "error", err)
 		return lineContinue
 	}
+	// Mark the handshake before the descriptor leaves, under the write
+	// lock: a Send* that picks this connection as soon as the gateway sees
+	// the descriptor then waits here and lands after the descriptor and the
+	// backlog.
 	s.mu.Lock()
 	first := !sc.handshaked
 	sc.handshaked = true
@@ -582,7 +590,7 @@ func (s *Server) onHello(sc *sconn, fr Frame) lineResult {
 	s.handshakes[sc.id] = true
 	s.notifyLocked()
 	s.mu.Unlock()
-	if !first {
+	if s.writeLocked(sc, websocket.MessageText, append(b, '\n')) != nil || !first {
 		return lineContinue
 	}
 	s.flushLocked(sc) // the handshake completes: replay the backlog, in order
@@ -775,9 +783,11 @@ func (s *Server) CloseConn(code int, reason string) error {
 	var conns []*sconn
 	for _, sc := range s.conns {
 		if sc.live {
+			sc.live = false // no Send* may pick it from now on
 			conns = append(conns, sc)
 		}
 	}
+	s.notifyLocked()
 	s.mu.Unlock()
 	if len(conns) == 0 {
 		return ErrNoConnection
