@@ -116,7 +116,10 @@ type MessageEvent struct {
 	// PromptResponse is set when the event answers a prompt.
 	PromptResponse *PromptResponse `json:"prompt_response,omitempty"`
 	// Metadata carries platform details that have no field of their own.
-	// Values are JSON values: strings, numbers, booleans, lists, objects.
+	// Values must be JSON-shaped Go values: string, bool, float64 or
+	// json.Number, nil, []any, []string, map[string]any or
+	// map[string]string (nested likewise). Numbers cross the plugin
+	// boundary as doubles, so carry ids as strings.
 	Metadata map[string]any `json:"metadata,omitempty"`
 	// SessionKey names the agent session; see SessionKey.
 	SessionKey string `json:"session_key"`

@@ -78,12 +78,13 @@ func convertCommand(ctx context.Context, env *environment, args []string) error 
 	if err != nil {
 		return fmt.Errorf("convert: %w", err)
 	}
-	out, err := json.MarshalIndent(res, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode result: %w", err)
+	enc := json.NewEncoder(env.stdout)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // URLs print as they are, not with \u0026
+	if err := enc.Encode(res); err != nil {
+		return fmt.Errorf("write result: %w", err)
 	}
-	_, err = fmt.Fprintf(env.stdout, "%s\n", out)
-	return err
+	return nil
 }
 
 // readBody reads the body file (or stdin for "-"), refusing bodies over the
