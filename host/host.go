@@ -44,7 +44,34 @@ type Config struct {
 	Logger hclog.Logger
 	// Metrics records outcomes; nil disables.
 	Metrics *metrics.Metrics
+	// Trace, when set, is told each stage of each delivery (dev mode
+	// prints them). It is called from delivery goroutines and must not
+	// block for long.
+	Trace func(Step)
 }
+
+// Step is one stage of a delivery, as reported to Config.Trace.
+type Step struct {
+	// Stage is StagePlugin (a plugin answered, or failed) or StageAgent
+	// (the agent took an event, or failed).
+	Stage string
+	// Forward is the forward (StagePlugin).
+	Forward pluginapi.Forward
+	// Result is the plugin's answer (StagePlugin, when Err is nil).
+	Result pluginapi.Result
+	// Event is the event handed to the agent (StageAgent).
+	Event pluginapi.MessageEvent
+	// Reply is the agent's reply, "" for none (StageAgent).
+	Reply string
+	// Err is the failure, if the stage failed.
+	Err error
+}
+
+// Stages reported in Step.Stage.
+const (
+	StagePlugin = "plugin"
+	StageAgent  = "agent"
+)
 
 // Host turns deliveries from the connector into agent turns and replies. It
 // implements relay.Handler. Create it with New, Attach the link, then hand
@@ -154,6 +181,9 @@ type reply struct {
 func (h *Host) forward(f pluginapi.Forward) {
 	h.deliver(f.Platform, "passthrough", f.BufferID, func() (bool, []reply) {
 		res, err := h.cfg.Plugins.Dispatch(h.ctx, f)
+		if h.cfg.Trace != nil {
+			h.cfg.Trace(Step{Stage: StagePlugin, Forward: f, Result: res, Err: err})
+		}
 		if errors.Is(err, plugins.ErrNoPlugin) {
 			// Deliberately dropped and settled, as the reference does for
 			// platforms it has no handler for (wire-contract.md §5.2).
@@ -282,6 +312,9 @@ func (h *Host) turn(ev pluginapi.MessageEvent) (string, error) {
 	text, err := h.cfg.Agent.Deliver(ctx, ev)
 	if m := h.cfg.Metrics; m != nil {
 		m.AgentTurn(time.Since(start), err)
+	}
+	if h.cfg.Trace != nil {
+		h.cfg.Trace(Step{Stage: StageAgent, Event: ev, Reply: text, Err: err})
 	}
 	return text, err
 }

@@ -45,6 +45,8 @@ type gatewayConfig struct {
 	ready func(httpAddr string)
 	// relayTuning lets dev mode and tests shorten the transport's timings.
 	relayTuning func(*relay.Config)
+	// trace, when set, is told each stage of each delivery.
+	trace func(host.Step)
 }
 
 // runGateway runs the gateway until ctx ends (clean shutdown, nil) or the
@@ -65,7 +67,7 @@ func runGateway(ctx context.Context, cfg gatewayConfig) error {
 		}
 	}
 
-	h, err := host.New(host.Config{Identities: cfg.identities, Plugins: mgr, Agent: cfg.agent, Logger: log.Named("host"), Metrics: m})
+	h, err := host.New(host.Config{Identities: cfg.identities, Plugins: mgr, Agent: cfg.agent, Logger: log.Named("host"), Metrics: m, Trace: cfg.trace})
 	if err != nil {
 		return err
 	}

@@ -1070,7 +1070,7 @@ func (cn *conn) dispatch(f Frame) {
 		c.log.Debug("relay ignoring frame of unhandled type", "type", clipString(string(f.Type)))
 		return
 	}
-	c.obs.FrameIn(string(f.Type))
+	defer c.obs.FrameIn(string(f.Type)) // counted once handled
 	switch f.Type {
 	case TypeDescriptor:
 		cn.onDescriptor(*f.Descriptor)

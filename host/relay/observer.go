@@ -34,9 +34,9 @@ func (s State) String() string {
 type Observer interface {
 	// State reports a connection state change.
 	State(s State)
-	// FrameIn counts one decoded incoming frame by type; types the gateway
-	// does not handle are reported as "unknown" so label cardinality stays
-	// bounded.
+	// FrameIn counts one decoded incoming frame by type, once it has been
+	// handled; types the gateway does not handle are reported as "unknown"
+	// so label cardinality stays bounded.
 	FrameIn(typ string)
 	// FrameOut counts one frame written, by type.
 	FrameOut(typ string)
