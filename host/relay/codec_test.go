@@ -508,6 +508,7 @@ func FuzzDecodeFrames(f *testing.F) {
 		"{\"type\":\"passthrough_forward\",\"forward\":{\"bodyB64\":\"!!!not base64!!!\"}}\n\n  \n[1]\n{bad\n\"x\"\n",
 		`{"type":"inbound","event":{"media_urls":["a",1],"media":[{"url":"a","mime":"x"}],"context":[{"text":"t","source":{"user_name":"n"}}],"reply_to":{"text":"r"},"prompt_response":{"prompt_id":"p"}}}`,
 	}
+	seeds = append(seeds, `[]`, ` [ ] `, `[1, "a,]\"[", {"k":[1,2]}, [[],[3]], null, true, -1.5e3 ]`, `[["a","b"],["c"],"d",["e","f","g"],[1,null]]`)
 	for i, s := range seeds {
 		f.Add([]byte(s), uint16(i*7))
 	}
@@ -523,6 +524,25 @@ func FuzzDecodeFrames(f *testing.F) {
 		// oversize line is reported once however it was split.
 		if wholeErrs == 0 && partErrs == 0 && !reflect.DeepEqual(whole, parts) {
 			t.Fatalf("chunking changed the lines:\nwhole %q\nparts %q", whole, parts)
+		}
+		// The element splitter agrees with encoding/json on every valid array.
+		if json.Valid(data) {
+			var want []json.RawMessage
+			isArray := json.Unmarshal(data, &want) == nil
+			got := rawArray(data)
+			if !isArray && got != nil {
+				t.Fatalf("rawArray(%q) = %q for a value that is not an array", data, got)
+			}
+			if isArray {
+				if len(got) != len(want) {
+					t.Fatalf("rawArray(%q) has %d elements, encoding/json %d", data, len(got), len(want))
+				}
+				for i := range want {
+					if !bytes.Equal(got[i], want[i]) {
+						t.Fatalf("rawArray(%q)[%d] = %q, want %q", data, i, got[i], want[i])
+					}
+				}
+			}
 		}
 		for _, line := range append(whole, string(data)) {
 			fr, err := DecodeFrame([]byte(line))

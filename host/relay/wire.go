@@ -141,17 +141,64 @@ func rawObject(r json.RawMessage, dst any) bool {
 	return false
 }
 
-// rawArray returns the elements of an array-valued field, or nil for
-// anything else.
+// rawArray returns the elements of an array-valued field (subslices of r),
+// or nil for anything else. r must be valid JSON, as every value cut from a
+// decoded frame is.
 func rawArray(r json.RawMessage) []json.RawMessage {
-	if rawKind(r) != '[' {
+	var out []json.RawMessage
+	if !eachElem(r, func(e []byte) { out = append(out, e) }) {
 		return nil
 	}
-	var a []json.RawMessage
-	if json.Unmarshal(r, &a) != nil {
-		return nil
+	return out
+}
+
+// eachElem calls fn with each element of the JSON array b, trimmed, and
+// reports whether b is an array. b must be valid JSON: this only tracks
+// nesting and strings, it does not validate.
+func eachElem(b []byte, fn func(elem []byte)) bool {
+	b = bytes.TrimSpace(b)
+	if len(b) < 2 || b[0] != '[' {
+		return false
 	}
-	return a
+	depth, start := 0, -1
+	inStr, esc := false, false
+	for i := 1; i < len(b)-1; i++ {
+		c := b[i]
+		if inStr {
+			switch {
+			case esc:
+				esc = false
+			case c == '\\':
+				esc = true
+			case c == '"':
+				inStr = false
+			}
+			continue
+		}
+		switch c {
+		case ' ', '\t', '\n', '\r':
+			continue
+		case ',':
+			if depth == 0 {
+				fn(bytes.TrimSpace(b[start:i]))
+				start = -1
+				continue
+			}
+		case '"':
+			inStr = true
+		case '[', '{':
+			depth++
+		case ']', '}':
+			depth--
+		}
+		if start < 0 {
+			start = i
+		}
+	}
+	if start >= 0 {
+		fn(bytes.TrimSpace(b[start : len(b)-1]))
+	}
+	return true
 }
 
 // lenientString is a string-typed field decoded in its "string form" (see
@@ -177,21 +224,24 @@ func (s *plainString) UnmarshalJSON(b []byte) error {
 // sides in string form, in arrival order; anything else is dropped.
 type headerList []pluginapi.Header
 
-// UnmarshalJSON implements json.Unmarshaler.
+// UnmarshalJSON implements json.Unmarshaler. encoding/json hands it a
+// value it has already validated.
 func (h *headerList) UnmarshalJSON(b []byte) error {
-	entries := rawArray(b)
-	if len(entries) == 0 {
-		*h = nil
-		return nil
-	}
-	out := make([]pluginapi.Header, 0, len(entries))
-	for _, e := range entries {
-		pair := rawArray(e)
-		if len(pair) != 2 {
-			continue // not a 2-element array: dropped, as the reference does
+	var out []pluginapi.Header
+	eachElem(b, func(entry []byte) {
+		var pair [2][]byte
+		n := 0
+		eachElem(entry, func(e []byte) {
+			if n < 2 {
+				pair[n] = e
+			}
+			n++
+		})
+		if n != 2 {
+			return // not a 2-element array: dropped, as the reference does
 		}
 		out = append(out, pluginapi.Header{Name: rawString(pair[0]), Value: rawString(pair[1])})
-	}
+	})
 	*h = out
 	return nil
 }
