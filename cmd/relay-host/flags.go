@@ -66,19 +66,34 @@ func (fs *flagSet) stringVar(p *string, name, envName, def, usage string) {
 	fs.StringVar(p, name, def, usage)
 }
 
-// parse parses args; --help prints the usage and returns errHelp, a bad
-// flag prints the error and usage and returns errUsage.
+// parse parses args, allowing flags after positional arguments (as in
+// `convert FILE --platform discord`); "--" ends the flags. --help prints the
+// usage and returns errHelp; a bad flag prints the error and usage and
+// returns errUsage. The positional arguments are then fs.Args().
 func (fs *flagSet) parse(args []string) error {
 	fs.SetOutput(fs.env.stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(fs.env.stdout)
-			fs.printUsage()
-			return errHelp
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fs.SetOutput(fs.env.stdout)
+				fs.printUsage()
+				return errHelp
+			}
+			return errUsage
 		}
-		return errUsage
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			positional = append(positional, rest...)
+			break
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
 	}
-	return nil
+	return fs.Parse(append([]string{"--"}, positional...))
 }
 
 // usageErrorf prints a usage error with the command's usage.

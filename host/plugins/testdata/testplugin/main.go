@@ -1,7 +1,8 @@
 // Command testplugin is a plugin for the host's tests. Its name and
 // platforms are set at build time (-ldflags "-X main.name=… -X main.platforms=a,b");
-// the body chooses what it does: "panic", "hang", "exit", or anything else,
-// which it echoes back as one event.
+// the body chooses what it does: "panic", "hang", "exit", "exit-once" (crash
+// unless the file named by the forward's profile exists, creating it), "env",
+// or anything else, which it echoes back as one event.
 package main
 
 import (
@@ -32,6 +33,13 @@ func (testPlugin) HandleForward(ctx context.Context, f pluginapi.Forward) plugin
 		return pluginapi.Drop("cancelled")
 	case "exit":
 		os.Exit(7)
+	case "exit-once":
+		// Crash the first time this marker file is absent; serve after.
+		marker := f.Profile
+		if _, err := os.Stat(marker); err != nil {
+			_ = os.WriteFile(marker, nil, 0o600)
+			os.Exit(7)
+		}
 	case "env":
 		return pluginapi.Handle(pluginapi.MessageEvent{Text: strings.Join(os.Environ(), "\n")})
 	}

@@ -1,0 +1,300 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// bins are the binaries the tests run, built once in TestMain: relay-host
+// with the bundled plugins beside it (as `make build` lays them out), and a
+// plugins directory that also holds the host tests' scriptable plugin.
+var bins struct {
+	dir        string // holds relay-host and plugins/
+	relayHost  string
+	plugins    string // the bundled plugins
+	testPlugin string // a scriptable plugin serving platform "test"
+}
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "relay-host-cli-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bins.dir = dir
+	bins.relayHost = filepath.Join(dir, "relay-host")
+	bins.plugins = filepath.Join(dir, "plugins")
+	for _, b := range []struct{ out, pkg, ldflags string }{
+		{bins.relayHost, ".", ""},
+		{filepath.Join(bins.plugins, "relay-plugin-discord"), "../../plugins/discord", ""},
+		{filepath.Join(bins.plugins, "relay-plugin-twilio"), "../../plugins/twilio", ""},
+		{filepath.Join(dir, "testplugin"), "../../host/plugins/testdata/testplugin", "-X main.name=test -X main.platforms=test"},
+	} {
+		args := []string{"build", "-o", b.out}
+		if b.ldflags != "" {
+			args = append(args, "-ldflags", b.ldflags)
+		}
+		cmd := exec.Command("go", append(args, b.pkg)...)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n", b.pkg, err)
+			os.Exit(1)
+		}
+	}
+	bins.testPlugin = filepath.Join(dir, "testplugin")
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// scenarioTimeout bounds every wait in a scenario, so a regression fails
+// the test instead of hanging the suite; a healthy scenario takes well under
+// a second of it.
+const scenarioTimeout = 60 * time.Second
+
+// testCtx is the test's context, bounded by scenarioTimeout.
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), scenarioTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// result of one relay-host invocation.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// relayHost runs the built binary to completion.
+func relayHost(t *testing.T, stdin string, args ...string) result {
+	t.Helper()
+	cmd := exec.CommandContext(testCtx(t), bins.relayHost, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r := result{stdout: out.String(), stderr: errb.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run relay-host %v: %v", args, err)
+	}
+	return r
+}
+
+// process is a long-running relay-host.
+type process struct {
+	cmd    *exec.Cmd
+	stderr *lockedBuffer
+	lines  chan string
+	done   chan struct{}
+	code   int
+}
+
+// lockedBuffer collects a process's standard error and lets a test block
+// until a given text has been written.
+type lockedBuffer struct {
+	mu      sync.Mutex
+	b       bytes.Buffer
+	changed chan struct{} // closed and replaced on every write
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.changed != nil {
+		close(l.changed)
+	}
+	l.changed = make(chan struct{})
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// waitFor blocks until the output contains text n times, or ctx ends.
+func (l *lockedBuffer) waitFor(ctx context.Context, text string, n int) error {
+	for {
+		l.mu.Lock()
+		if strings.Count(l.b.String(), text) >= n {
+			l.mu.Unlock()
+			return nil
+		}
+		if l.changed == nil {
+			l.changed = make(chan struct{})
+		}
+		ch := l.changed
+		l.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %q in the log: %w", text, ctx.Err())
+		}
+	}
+}
+
+// start launches relay-host; its standard output lines arrive on p.lines.
+func start(t *testing.T, env []string, args ...string) *process {
+	t.Helper()
+	cmd := exec.Command(bins.relayHost, args...)
+	cmd.Env = append(os.Environ(), env...)
+	p := &process{cmd: cmd, stderr: &lockedBuffer{}, lines: make(chan string, 1024), done: make(chan struct{})}
+	cmd.Stderr = p.stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			p.lines <- sc.Text()
+		}
+		close(p.lines)
+	}()
+	go func() {
+		err := cmd.Wait()
+		p.code = cmd.ProcessState.ExitCode()
+		_ = err
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		select {
+		case <-p.done:
+		case <-time.After(scenarioTimeout):
+			t.Errorf("relay-host (pid %d) did not exit after SIGKILL", cmd.Process.Pid)
+		}
+		if t.Failed() {
+			t.Logf("relay-host stderr:\n%s", p.stderr.String())
+		}
+	})
+	return p
+}
+
+// wait waits for the process to exit (bounded by the test's deadline) and
+// returns its exit code.
+func (p *process) wait(t *testing.T) int {
+	t.Helper()
+	select {
+	case <-p.done:
+		return p.code
+	case <-testCtx(t).Done():
+		t.Fatalf("relay-host did not exit; stderr:\n%s", p.stderr.String())
+		return -1
+	}
+}
+
+func (p *process) signal(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// children returns the pids whose parent is pid.
+func children(pid int) []int {
+	var out []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if ppid, state, ok := procStat(child); ok && ppid == pid && state != "Z" {
+			out = append(out, child)
+		}
+	}
+	return out
+}
+
+// procStat reads a process's parent pid and state from /proc.
+func procStat(pid int) (ppid int, state string, ok bool) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, "", false
+	}
+	s := string(data)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(fields) < 2 {
+		return 0, "", false
+	}
+	ppid, _ = strconv.Atoi(fields[1])
+	return ppid, fields[0], true
+}
+
+// alive reports whether pid is a live (non-zombie) process.
+func alive(pid int) bool {
+	_, state, ok := procStat(pid)
+	return ok && state != "Z"
+}
+
+// awaitGone waits, blocking on the kernel through a pidfd, until none of
+// pids is alive, for at most orphanBound; a survivor fails the test.
+func awaitGone(t *testing.T, pids []int) {
+	t.Helper()
+	const orphanBound = 5 * time.Second
+	for _, pid := range pids {
+		fd, err := unix.PidfdOpen(pid, 0)
+		if err != nil {
+			continue // already gone (ESRCH)
+		}
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		_, _ = unix.Poll(fds, int(orphanBound/time.Millisecond))
+		unix.Close(fd)
+		if alive(pid) {
+			t.Errorf("plugin process %d is still alive %s after its host exited", pid, orphanBound)
+		}
+	}
+}
+
+// copyDir makes a plugins dir for one test from the given binaries.
+func pluginsDir(t *testing.T, withTest bool) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, name := range []string{"relay-plugin-discord", "relay-plugin-twilio"} {
+		copyFile(t, filepath.Join(bins.plugins, name), filepath.Join(dir, name))
+	}
+	if withTest {
+		copyFile(t, bins.testPlugin, filepath.Join(dir, "relay-plugin-test"))
+	}
+	return dir
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	in, err := os.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
