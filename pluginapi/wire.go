@@ -232,15 +232,7 @@ func valueToWire(v any) (*structpb.Value, error) {
 		}
 		return structpb.NewListValue(&structpb.ListValue{Values: vals}), nil
 	case []map[string]any:
-		vals := make([]*structpb.Value, len(x))
-		for i, item := range x {
-			pv, err := valueToWire(item)
-			if err != nil {
-				return nil, err
-			}
-			vals[i] = pv
-		}
-		return structpb.NewListValue(&structpb.ListValue{Values: vals}), nil
+		return valueToWire(anySlice(x))
 	case map[string]any:
 		fields := make(map[string]*structpb.Value, len(x))
 		for k, item := range x {
@@ -340,11 +332,7 @@ func checkValueUTF8(v any) error {
 			}
 		}
 	case []map[string]any:
-		for _, item := range x {
-			if err := checkValueUTF8(item); err != nil {
-				return err
-			}
-		}
+		return checkValueUTF8(anySlice(x))
 	case map[string]any:
 		for k, item := range x {
 			if !utf8.ValidString(k) {
@@ -362,4 +350,13 @@ func checkValueUTF8(v any) error {
 		}
 	}
 	return nil
+}
+
+// anySlice converts a typed slice to []any.
+func anySlice[T any](xs []T) []any {
+	out := make([]any, len(xs))
+	for i, x := range xs {
+		out[i] = x
+	}
+	return out
 }
