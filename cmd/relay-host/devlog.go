@@ -1,0 +1,288 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/relayhost/relay-host/host"
+	"github.com/relayhost/relay-host/host/edge"
+	"github.com/relayhost/relay-host/pluginapi"
+)
+
+// holdLimit bounds how long the dev log holds a host step back waiting for
+// the edge to report the forward it belongs to. The edge reports a forward
+// right after handing it to the link, microseconds before the host usually
+// reports anything; the hold only covers a goroutine that was preempted in
+// between, and never delays a line by more than this.
+const holdLimit = 250 * time.Millisecond
+
+// ANSI colours for a terminal.
+const (
+	ansiReset   = "\x1b[0m"
+	ansiBold    = "\x1b[1m"
+	ansiDim     = "\x1b[2m"
+	ansiRed     = "\x1b[31m"
+	ansiGreen   = "\x1b[32m"
+	ansiYellow  = "\x1b[33m"
+	ansiBlue    = "\x1b[34m"
+	ansiMagenta = "\x1b[35m"
+	ansiCyan    = "\x1b[36m"
+)
+
+// devLog prints what the dev mode's edge and host report, one labelled line
+// each, in an order that reads as a story, and keeps what it printed so the
+// demo can wait for each sample's steps.
+type devLog struct {
+	w         io.Writer
+	color     bool
+	agentName string
+
+	mu        sync.Mutex
+	retain    bool            // keep items for wait (the demo and tests)
+	separate  bool            // a blank line before each new request
+	items     []any           // edge.Event, host.Step or note, in arrival order
+	changed   chan struct{}   // closed and replaced on every new item
+	announced map[string]bool // bufferIds the edge has reported
+	held      []any           // lines waiting for their forward to be reported
+	heldTimer *time.Timer
+}
+
+// note is a line of the dev command's own (a heading, a summary).
+type note string
+
+func newDevLog(w io.Writer, color bool, agentName string) *devLog {
+	return &devLog{w: w, color: color, agentName: agentName, changed: make(chan struct{}), announced: map[string]bool{}}
+}
+
+// isTerminal reports whether w is a terminal (colour is then welcome).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// setRetain turns keeping items for wait on or off; off drops them.
+func (l *devLog) setRetain(on bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.retain = on
+	if !on {
+		l.items = nil
+	}
+}
+
+// setSeparate turns the blank line before each request on or off.
+func (l *devLog) setSeparate(on bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.separate = on
+}
+
+// edgeEvent is the edge's Config.OnEvent.
+func (l *devLog) edgeEvent(ev edge.Event) { l.add(ev) }
+
+// step is the gateway's trace hook.
+func (l *devLog) step(s host.Step) { l.add(s) }
+
+// notef prints a line of the command's own.
+func (l *devLog) notef(format string, args ...any) { l.add(note(fmt.Sprintf(format, args...))) }
+
+func (l *devLog) add(item any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.retain {
+		l.items = append(l.items, item)
+	}
+	close(l.changed)
+	l.changed = make(chan struct{})
+
+	switch x := item.(type) {
+	case edge.Forwarded:
+		l.announced[x.BufferID] = true
+		l.printLocked(item)
+		l.releaseLocked(false)
+		return
+	case edge.Buffered:
+		l.announced[x.BufferID] = true
+		l.printLocked(item)
+		l.releaseLocked(false)
+		return
+	case host.Step:
+		if x.Stage == host.StagePlugin && x.Forward.BufferID != "" && !l.announced[x.Forward.BufferID] {
+			l.holdLocked(item)
+			return
+		}
+	}
+	if len(l.held) > 0 {
+		l.holdLocked(item) // keep the order behind what is held
+		return
+	}
+	l.printLocked(item)
+}
+
+func (l *devLog) holdLocked(item any) {
+	l.held = append(l.held, item)
+	if l.heldTimer == nil {
+		l.heldTimer = time.AfterFunc(holdLimit, func() {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			l.heldTimer = nil
+			l.releaseLocked(true)
+		})
+	}
+}
+
+// releaseLocked prints held lines from the front while their forward has
+// been reported (or all of them when force is set).
+func (l *devLog) releaseLocked(force bool) {
+	n := 0
+	for ; n < len(l.held); n++ {
+		if s, ok := l.held[n].(host.Step); ok && !force && s.Stage == host.StagePlugin &&
+			s.Forward.BufferID != "" && !l.announced[s.Forward.BufferID] {
+			break
+		}
+		l.printLocked(l.held[n])
+	}
+	l.held = l.held[n:]
+	if len(l.held) == 0 && l.heldTimer != nil {
+		l.heldTimer.Stop()
+		l.heldTimer = nil
+	}
+}
+
+func (l *devLog) paint(code, s string) string {
+	if !l.color || code == "" {
+		return s
+	}
+	return code + s + ansiReset
+}
+
+func (l *devLog) printLocked(item any) {
+	if n, ok := item.(note); ok {
+		fmt.Fprintln(l.w, string(n))
+		return
+	}
+	label, code, text := l.describe(item)
+	if l.separate {
+		switch item.(type) {
+		case edge.Received, edge.Refused:
+			fmt.Fprintln(l.w)
+		}
+	}
+	fmt.Fprintf(l.w, "  %s %s\n", l.paint(code, fmt.Sprintf("%-10s", label)), text)
+}
+
+// describe gives an item's label, colour and text.
+func (l *devLog) describe(item any) (label, code, text string) {
+	switch x := item.(type) {
+	case edge.Received:
+		return "received", ansiCyan, x.String()
+	case edge.Refused:
+		return "refused", ansiRed, x.String()
+	case edge.Answered:
+		return "answered", ansiBlue, x.String()
+	case edge.Forwarded:
+		return "forwarded", ansiMagenta, x.String()
+	case edge.Buffered:
+		return "buffered", ansiYellow, x.String()
+	case edge.Acked:
+		return "acked", ansiDim, x.String()
+	case edge.HostConnected:
+		return "host", ansiGreen, strings.TrimPrefix(x.String(), "host ")
+	case edge.HostIdle:
+		return "host", ansiYellow, strings.TrimPrefix(x.String(), "host ")
+	case edge.FollowUp:
+		if x.Matched {
+			return "follow-up", ansiGreen + ansiBold, x.String()
+		}
+		return "follow-up", ansiRed, x.String()
+	case edge.Sent:
+		return "send", ansiGreen, x.String()
+	case edge.Outbound:
+		return "outbound", ansiDim, x.String()
+	case edge.Event:
+		return "edge", "", x.String()
+	case host.Step:
+		return l.describeStep(x)
+	}
+	return "?", "", fmt.Sprint(item)
+}
+
+func (l *devLog) describeStep(s host.Step) (label, code, text string) {
+	if s.Stage == host.StageAgent {
+		switch {
+		case s.Err != nil:
+			return "agent", ansiRed, fmt.Sprintf("%s agent failed: %v (the forward stays un-acked for redelivery)", l.agentName, s.Err)
+		case s.Reply == "":
+			return "agent", ansiGreen, fmt.Sprintf("%s agent took %q, no reply", l.agentName, edge.OneLine(s.Event.Text))
+		}
+		return "agent", ansiGreen, fmt.Sprintf("%s agent replied %q", l.agentName, edge.OneLine(s.Reply))
+	}
+	f := s.Forward
+	id := f.BufferID
+	if id == "" {
+		id = "live forward"
+	}
+	if s.Err != nil {
+		return "plugin", ansiRed, fmt.Sprintf("%s plugin failed on %s: %v (left un-acked for redelivery)", f.Platform, id, s.Err)
+	}
+	r := s.Result
+	switch r.Disposition {
+	case pluginapi.Handled:
+		if len(r.Events) == 0 {
+			return "plugin", ansiYellow, fmt.Sprintf("%s plugin handled %s: no events", f.Platform, id)
+		}
+		ev := r.Events[0]
+		more := ""
+		if len(r.Events) > 1 {
+			more = fmt.Sprintf(" (+%d more events)", len(r.Events)-1)
+		}
+		return "plugin", ansiYellow, fmt.Sprintf("%s plugin handled %s: %s %q, session %s%s",
+			f.Platform, id, ev.MessageType, edge.OneLine(ev.Text), ev.SessionKey, more)
+	}
+	return "plugin", ansiYellow, fmt.Sprintf("%s plugin %s %s: %s", f.Platform, r.Disposition, id, r.Reason)
+}
+
+// mark returns the position the next item will take, for wait.
+func (l *devLog) mark() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.items)
+}
+
+// wait blocks until done, called with the items since from (in arrival
+// order), returns true, or ctx ends. Items are only kept while retain is on.
+func (l *devLog) wait(ctx context.Context, from int, done func(items []any) bool) error {
+	for {
+		l.mu.Lock()
+		items, ch := l.items[min(from, len(l.items)):], l.changed
+		ok := done(items)
+		l.mu.Unlock()
+		if ok {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// flush prints whatever is still held.
+func (l *devLog) flush() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.releaseLocked(true)
+}
+
+// heading renders a bold heading line (plain without colour).
+func (l *devLog) heading(s string) string { return l.paint(ansiBold, s) }

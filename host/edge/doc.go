@@ -1,0 +1,28 @@
+// Package edge is the platform-facing HTTP edge of the dev connector: it
+// plays the part the real connector plays at its public edge (DESIGN §1), on
+// the same listener as the in-process connector of package relaytest.
+//
+// For Discord (POST /interactions/discord[/{botId}]) it verifies the Ed25519
+// signature when a public key is configured, answers the interaction the way
+// the platform needs within its 3-second budget (PONG, a deferred response,
+// a deferred update, empty autocomplete choices), removes the top-level
+// interaction token from the body, keeps the token in memory under the
+// session key the plugin will derive (discord-conversion.md §2.4, §6), and
+// forwards the stripped request as a passthrough_forward. For Twilio
+// (POST /twilio[/{botId}]) it answers an empty TwiML <Response/> and forwards
+// the form as it came.
+//
+// Every forward goes through the connector's durable buffer
+// (relaytest.Server.Enqueue): the buffer pushes it at once, with a bufferId,
+// when the host is connected, and replays it on every later handshake until
+// the host acknowledges it. So a forward is never lost while the host is
+// away, the host settles every forward the same way, and a restart costs no
+// interactions (wire-contract.md §4.3).
+//
+// The edge answers the host's outbound requests as the connector would: a
+// follow_up whose session key matches a vaulted interaction token succeeds,
+// any other follow_up fails with "no interaction capability for this
+// session"; send and the other ops succeed. Everything it does is reported
+// as an Event, so `relay-host dev` can print the whole story. Tokens never
+// appear in an event, a log line or an error: only a short fingerprint does.
+package edge

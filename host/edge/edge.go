@@ -1,0 +1,512 @@
+package edge
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/relayhost/relay-host/host/relay"
+	"github.com/relayhost/relay-host/host/relay/relaytest"
+	"github.com/relayhost/relay-host/pluginapi"
+)
+
+// Platforms the edge serves.
+const (
+	PlatformDiscord = "discord"
+	PlatformTwilio  = "twilio"
+)
+
+// Paths the edge serves; each also takes a /{botId} suffix naming the
+// identity, and without it uses the configured identity for the platform.
+// An optional ?profile= query sets the forward's profile.
+const (
+	DiscordPath = "/interactions/discord"
+	TwilioPath  = "/twilio"
+)
+
+// MaxBodyBytes is the largest request body the edge accepts: the plugins
+// refuse larger bodies anyway (pluginapi.MaxBodyBytes), so a larger one is
+// answered 413 at the edge instead of being carried to the host for nothing.
+const MaxBodyBytes = pluginapi.MaxBodyBytes
+
+// ackMemory is how many acknowledged bufferIds the edge remembers, to tell
+// a first ack from the repeat the host sends for a replay it had already
+// settled. Replays come on the next connection, so recent ids are the ones
+// that matter; an older id acked again is reported as a first ack.
+const ackMemory = 10_000
+
+// TwiML is the empty TwiML document the edge answers Twilio with: "received,
+// nothing to say" (a reply, if any, goes out later through the API).
+const TwiML = `<?xml version="1.0" encoding="UTF-8"?><Response/>`
+
+// Config configures an Edge.
+type Config struct {
+	// Addr is where the connector and the edge listen; "127.0.0.1:0" when
+	// empty.
+	Addr string
+	// GatewayID and Secret are the credential the connector accepts from
+	// the host (wire-contract.md §3.1). Both empty accepts any upgrade.
+	GatewayID, Secret string
+	// Identities give the bot id used when a request path names none: the
+	// first identity of each platform.
+	Identities []relay.Identity
+	// PublicKeys are the Discord application public keys a signature may
+	// verify against. Empty means signatures are not checked and unsigned
+	// interactions are accepted (dev only; a real connector always checks).
+	PublicKeys []ed25519.PublicKey
+	// Profile is the profile stamped on forwards whose request has no
+	// ?profile= query; "" is the default profile.
+	Profile string
+	// OnEvent is told everything the edge does. Calls are serialised (never
+	// concurrent) and come from request, link and watcher goroutines; it
+	// must not block for long and must not call back into the Edge.
+	OnEvent func(Event)
+	// Logger receives the edge's and the connector's logs; nil discards.
+	Logger hclog.Logger
+}
+
+// Edge is the dev connector's platform-facing edge together with the
+// in-process connector it forwards through. Its methods are safe for
+// concurrent use.
+type Edge struct {
+	cfg    Config
+	log    hclog.Logger
+	srv    *relaytest.Server
+	vault  *vault
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   context.Context // already cancelled: for non-blocking waits
+	wg     sync.WaitGroup
+
+	emitMu sync.Mutex
+
+	mu         sync.Mutex
+	lastConn   int                 // newest connection that said hello
+	hellos     int                 // hellos seen on lastConn
+	connCh     chan struct{}       // closed and replaced on every hello
+	framesSeen int                 // how many of srv.Frames() were reported
+	acked      map[string]struct{} // bufferIds acked at least once (the last ackMemory)
+	ackOrder   []string            // acked's keys, oldest first
+	messageSeq int
+}
+
+// Start starts the connector and the edge on cfg.Addr.
+func Start(cfg Config) (*Edge, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done, stop := context.WithCancel(context.Background())
+	stop()
+	e := &Edge{cfg: cfg, log: cfg.Logger, vault: newVault(nil), ctx: ctx, cancel: cancel, done: done,
+		connCh: make(chan struct{}), acked: map[string]struct{}{}}
+	opts := relaytest.Options{
+		Addr:       cfg.Addr,
+		GatewayID:  cfg.GatewayID,
+		Descriptor: e.descriptor,
+		Outbound:   e.outbound,
+		Logger:     cfg.Logger.Named("connector"),
+	}
+	if cfg.Secret != "" {
+		opts.Secrets = []string{cfg.Secret}
+	}
+	e.srv = relaytest.New(opts)
+	e.srv.HandleFunc("POST "+DiscordPath, e.serveDiscord)
+	e.srv.HandleFunc("POST "+DiscordPath+"/{botId}", e.serveDiscord)
+	e.srv.HandleFunc("POST "+TwilioPath, e.serveTwilio)
+	e.srv.HandleFunc("POST "+TwilioPath+"/{botId}", e.serveTwilio)
+	e.srv.HandleFunc("GET /{$}", e.serveIndex)
+	if err := e.srv.Start(); err != nil {
+		cancel()
+		return nil, fmt.Errorf("start the dev connector on %s: %w", cfg.Addr, err)
+	}
+	if len(cfg.PublicKeys) == 0 {
+		e.log.Info("no Discord public key configured: unsigned interactions are accepted")
+	}
+	e.wg.Add(1)
+	go e.watch()
+	return e, nil
+}
+
+// URL returns the base URL, http://127.0.0.1:<port>.
+func (e *Edge) URL() string { return e.srv.URL() }
+
+// DiscordURL returns the URL Discord interactions for botID are posted to.
+func (e *Edge) DiscordURL(botID string) string {
+	return e.URL() + DiscordPath + "/" + url.PathEscape(botID)
+}
+
+// TwilioURL returns the URL Twilio webhooks for botID are posted to.
+func (e *Edge) TwilioURL(botID string) string {
+	return e.URL() + TwilioPath + "/" + url.PathEscape(botID)
+}
+
+// Connector returns the in-process connector (its buffer, acks and frames
+// are there for tests and diagnostics).
+func (e *Edge) Connector() *relaytest.Server { return e.srv }
+
+// Vaulted returns the number of interaction tokens held.
+func (e *Edge) Vaulted() int { return e.vault.len() }
+
+// Close stops the edge and the connector. It is idempotent.
+func (e *Edge) Close() {
+	e.cancel()
+	e.srv.Close()
+	e.wg.Wait()
+}
+
+// WaitHost waits until a host has connected, said hello for every
+// configured identity (at least one) and completed its handshake.
+func (e *Edge) WaitHost(ctx context.Context) error {
+	want := max(1, len(e.cfg.Identities))
+	for {
+		e.mu.Lock()
+		conn, hellos, ch := e.lastConn, e.hellos, e.connCh
+		e.mu.Unlock()
+		if conn > 0 && hellos >= want {
+			// The descriptor hook runs just before the handshake completes.
+			return e.srv.WaitHandshake(ctx, conn)
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("wait for the host to connect: %w", ctx.Err())
+		}
+	}
+}
+
+func (e *Edge) emit(ev Event) {
+	if e.cfg.OnEvent == nil {
+		return
+	}
+	e.emitMu.Lock()
+	defer e.emitMu.Unlock()
+	e.cfg.OnEvent(ev)
+}
+
+func (e *Edge) botID(platform, fromPath string) string {
+	if fromPath != "" {
+		return fromPath
+	}
+	for _, id := range e.cfg.Identities {
+		if id.Platform == platform {
+			return id.BotID
+		}
+	}
+	return ""
+}
+
+func (e *Edge) profile(r *http.Request) string {
+	if p := r.URL.Query().Get("profile"); p != "" {
+		return p
+	}
+	return e.cfg.Profile
+}
+
+// readBody reads the request body up to MaxBodyBytes, answering 413 or 400
+// itself when it cannot.
+func (e *Edge) readBody(w http.ResponseWriter, r *http.Request, platform string) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			e.refuse(w, r, platform, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", MaxBodyBytes))
+		} else {
+			e.refuse(w, r, platform, http.StatusBadRequest, "cannot read the body")
+		}
+		return nil, false
+	}
+	return body, true
+}
+
+func (e *Edge) refuse(w http.ResponseWriter, r *http.Request, platform string, status int, reason string) {
+	e.log.Debug("request refused", "platform", platform, "path", r.URL.Path, "status", status, "reason", reason)
+	e.emit(Refused{Platform: platform, Path: r.URL.Path, Status: status, Reason: reason})
+	http.Error(w, reason, status)
+}
+
+// answer writes the platform's response and flushes it, so the platform has
+// its answer before the forward is handed on.
+func (e *Edge) answer(w http.ResponseWriter, contentType, body string) {
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.WriteString(w, body)
+	_ = http.NewResponseController(w).Flush()
+}
+
+func (e *Edge) serveDiscord(w http.ResponseWriter, r *http.Request) {
+	body, ok := e.readBody(w, r, PlatformDiscord)
+	if !ok {
+		return
+	}
+	signed := false
+	if len(e.cfg.PublicKeys) > 0 {
+		if !verifySignature(e.cfg.PublicKeys, r.Header.Get(HeaderSignature), r.Header.Get(HeaderTimestamp), body) {
+			e.refuse(w, r, PlatformDiscord, http.StatusUnauthorized, "invalid request signature")
+			return
+		}
+		signed = true
+	}
+	in, err := parseInteraction(body)
+	if err != nil {
+		e.refuse(w, r, PlatformDiscord, http.StatusBadRequest, err.Error())
+		return
+	}
+	a, ok := ackFor(in.typ)
+	if !ok {
+		e.refuse(w, r, PlatformDiscord, http.StatusBadRequest, fmt.Sprintf("unsupported interaction type %d", in.typ))
+		return
+	}
+	botID := e.botID(PlatformDiscord, r.PathValue("botId"))
+	e.emit(Received{Platform: PlatformDiscord, BotID: botID, Path: r.URL.Path, Type: in.typ, ID: in.id, Bytes: len(body), Signed: signed})
+	if in.typ == TypePing {
+		// Answered at the edge and never forwarded (wire-contract.md §5.2).
+		e.answer(w, "application/json", a.body)
+		e.emit(Answered{Platform: PlatformDiscord, ID: in.id, Status: http.StatusOK, Body: a.body, Meaning: a.meaning})
+		return
+	}
+
+	// The token leaves the body before anything else sees it.
+	stripped, token, _, err := stripToken(body)
+	if err != nil {
+		e.refuse(w, r, PlatformDiscord, http.StatusBadRequest, "body is not a JSON object")
+		return
+	}
+	f := pluginapi.Forward{Platform: PlatformDiscord, BotID: botID, Method: r.Method, Path: r.URL.Path,
+		Headers: forwardHeaders(r, len(stripped)), Body: stripped, Profile: e.profile(r)}
+	d := Delivery{Platform: f.Platform, BotID: botID, Path: f.Path, ID: in.id, Profile: f.Profile}
+	if token == "" {
+		d.NotVaulted = "the body carries no token"
+	} else if session, why := sessionFor(f); session == "" {
+		d.NotVaulted = why
+	} else {
+		d.Session, d.TokenID = session, e.vault.put(session, token, in.id)
+	}
+	e.answer(w, "application/json", a.body)
+	e.emit(Answered{Platform: PlatformDiscord, ID: in.id, Status: http.StatusOK, Body: a.body, Meaning: a.meaning})
+	e.forward(f, d)
+}
+
+func (e *Edge) serveTwilio(w http.ResponseWriter, r *http.Request) {
+	body, ok := e.readBody(w, r, PlatformTwilio)
+	if !ok {
+		return
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		e.refuse(w, r, PlatformTwilio, http.StatusBadRequest, "body is not a form (application/x-www-form-urlencoded)")
+		return
+	}
+	id := form.Get("MessageSid")
+	if id == "" {
+		id = form.Get("CallSid")
+	}
+	botID := e.botID(PlatformTwilio, r.PathValue("botId"))
+	e.emit(Received{Platform: PlatformTwilio, BotID: botID, Path: r.URL.Path, ID: id, Bytes: len(body)})
+	e.answer(w, "text/xml", TwiML)
+	e.emit(Answered{Platform: PlatformTwilio, ID: id, Status: http.StatusOK, Body: "<Response/>", Meaning: "empty TwiML"})
+	f := pluginapi.Forward{Platform: PlatformTwilio, BotID: botID, Method: r.Method, Path: r.URL.Path,
+		Headers: forwardHeaders(r, len(body)), Body: body, Profile: e.profile(r)}
+	e.forward(f, Delivery{Platform: f.Platform, BotID: botID, Path: f.Path, ID: id, Profile: f.Profile})
+}
+
+func (e *Edge) serveIndex(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprintf(w, "relay-host dev connector\n\nPOST Discord interactions to %s[/BOT_ID]\nPOST Twilio webhooks to %s[/BOT_ID]\nThe host dials %s\n",
+		e.URL()+DiscordPath, e.URL()+TwilioPath, e.URL()+relaytest.RelayPath)
+}
+
+// forward hands f to the connector's durable buffer. Every forward goes
+// through it: it is pushed at once when a host is connected and replayed on
+// each handshake until acked, so nothing is lost while the host is away.
+func (e *Edge) forward(f pluginapi.Forward, d Delivery) {
+	live := e.hostLive()
+	d.BufferID = e.srv.Enqueue(f)
+	e.log.Debug("forward enqueued", "platform", f.Platform, "path", f.Path, "buffer_id", d.BufferID, "live", live)
+	if live {
+		e.emit(Forwarded{d})
+	} else {
+		e.emit(Buffered{d})
+	}
+}
+
+// hostLive reports whether the newest connection has completed its
+// handshake, is still open and has not gone idle: whether Enqueue pushes a
+// forward at once. It only chooses what to report; delivery is the buffer's
+// job either way.
+func (e *Edge) hostLive() bool {
+	n := e.srv.Dials()
+	if n == 0 || e.srv.WaitHandshake(e.done, n) != nil {
+		return false
+	}
+	for _, c := range e.srv.Closes() {
+		if c.Conn == n {
+			return false
+		}
+	}
+	for _, f := range e.srv.Frames() {
+		if f.Conn == n && f.Type == "going_idle" {
+			return false
+		}
+	}
+	return true
+}
+
+// credentialHeaders are request headers that carry a caller's credentials;
+// the connector never forwards them.
+func isCredentialHeader(name string) bool {
+	switch name {
+	case "authorization", "proxy-authorization", "cookie":
+		return true
+	}
+	return false
+}
+
+// forwardHeaders lists r's headers as lower-cased [name, value] pairs:
+// host first, then the rest by name (Go's HTTP server keeps headers in a map,
+// so the arrival order between names is not known; the values of one name
+// keep their order). Credentials are left out, and content-length is the
+// forwarded body's.
+func forwardHeaders(r *http.Request, bodyLen int) []pluginapi.Header {
+	names := make([]string, 0, len(r.Header))
+	for name := range r.Header {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	out := make([]pluginapi.Header, 0, len(names)+2)
+	out = append(out, pluginapi.Header{Name: "host", Value: r.Host})
+	hasLength := false
+	for _, name := range names {
+		lower := strings.ToLower(name)
+		if isCredentialHeader(lower) || lower == "host" {
+			continue
+		}
+		if lower == "content-length" {
+			if !hasLength {
+				out = append(out, pluginapi.Header{Name: lower, Value: strconv.Itoa(bodyLen)})
+				hasLength = true
+			}
+			continue
+		}
+		for _, v := range r.Header[name] {
+			out = append(out, pluginapi.Header{Name: lower, Value: v})
+		}
+	}
+	return out
+}
+
+// descriptor answers each hello (the connector's default descriptor) and
+// reports the connection.
+func (e *Edge) descriptor(platform, botID string) relay.Descriptor {
+	conn := e.srv.Dials()
+	e.mu.Lock()
+	first := conn > e.lastConn
+	if first {
+		e.lastConn, e.hellos = conn, 0
+	}
+	e.hellos++
+	close(e.connCh)
+	e.connCh = make(chan struct{})
+	e.mu.Unlock()
+	ev := HostConnected{Conn: conn, Platform: platform, BotID: botID, First: first}
+	if first {
+		ev.Replaying = e.srv.Pending()
+	}
+	e.emit(ev)
+	return relaytest.DefaultDescriptor(platform)
+}
+
+// outbound answers one outbound request from the host as the connector
+// would, and reports it.
+func (e *Edge) outbound(of relaytest.OutboundFrame) relaytest.OutboundReply {
+	// The host acks a delivery before it sends the replies to it; report
+	// the acks that came first in the same order.
+	e.syncFrames()
+	e.mu.Lock()
+	e.messageSeq++
+	msgID := fmt.Sprintf("dev-msg-%d", e.messageSeq)
+	e.mu.Unlock()
+	str := func(k string) string { s, _ := of.Action[k].(string); return s }
+	ok := relaytest.OutboundReply{Result: map[string]any{"success": true, "message_id": msgID}}
+	switch of.Op() {
+	case "follow_up":
+		fu := FollowUp{Session: str("session_key"), Kind: str("kind"), Content: str("content")}
+		if fu.Kind != pluginapi.EgressDiscordInteractionToken {
+			fu.Error = fmt.Sprintf("unsupported follow_up kind %q", fu.Kind)
+			e.emit(fu)
+			return relaytest.OutboundReply{Result: map[string]any{"success": false, "error": fu.Error}}
+		}
+		c, repeat, found := e.vault.take(fu.Session)
+		if !found {
+			fu.Error = "no interaction capability for this session"
+			e.emit(fu)
+			return relaytest.OutboundReply{Result: map[string]any{"success": false, "error": fu.Error}}
+		}
+		fu.Matched, fu.Repeat, fu.InteractionID, fu.TokenID, fu.MessageID = true, repeat, c.interactionID, c.tokenID, msgID
+		e.emit(fu)
+		return ok
+	case "send":
+		e.emit(Sent{ChatID: str("chat_id"), Content: str("content"), MessageID: msgID})
+		return ok
+	}
+	e.emit(Outbound{Op: of.Op()})
+	return ok
+}
+
+// syncFrames reports, in order, the acks and going_idle frames the host
+// sent since the last call. It reads the recorded frames rather than
+// Acks(): the connector records a frame before it records the ack in it,
+// and the frame carries the bufferId.
+func (e *Edge) syncFrames() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	frames := e.srv.Frames()
+	if len(frames) <= e.framesSeen {
+		return
+	}
+	// Emitting under e.mu keeps two callers from reporting out of order.
+	for _, f := range frames[e.framesSeen:] {
+		switch f.Type {
+		case "inbound_ack":
+			_, again := e.acked[f.BufferID]
+			if !again {
+				e.acked[f.BufferID] = struct{}{}
+				e.ackOrder = append(e.ackOrder, f.BufferID)
+				if len(e.ackOrder) > ackMemory {
+					delete(e.acked, e.ackOrder[0])
+					e.ackOrder = e.ackOrder[1:]
+				}
+			}
+			e.emit(Acked{BufferID: f.BufferID, Repeat: again})
+		case "going_idle":
+			e.emit(HostIdle{Conn: f.Conn})
+		}
+	}
+	e.framesSeen = len(frames)
+}
+
+// watch reports the host's acks and going_idle frames as they arrive.
+func (e *Edge) watch() {
+	defer e.wg.Done()
+	for {
+		e.mu.Lock()
+		seen := e.framesSeen
+		e.mu.Unlock()
+		i := 0
+		if _, err := e.srv.WaitFrame(e.ctx, func(relaytest.Frame) bool { i++; return i > seen }); err != nil {
+			return
+		}
+		e.syncFrames()
+	}
+}
