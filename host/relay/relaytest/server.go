@@ -497,6 +497,20 @@ func (s *Server) handleLine(sc *sconn, line []byte, own, binary bool) lineResult
 		_ = json.Unmarshal(m["reason"], &fr.Reason)
 	case "inbound_ack":
 		fr.BufferID = str("bufferId")
+		// Record the frame and settle the buffer in one step, so a waiter
+		// woken by the frame sees Acks and Pending already updated.
+		s.mu.Lock()
+		s.frames = append(s.frames, fr)
+		s.acks = append(s.acks, fr.BufferID)
+		for i, it := range s.buffer {
+			if it.id == fr.BufferID {
+				s.buffer = append(s.buffer[:i:i], s.buffer[i+1:]...)
+				break
+			}
+		}
+		s.notifyLocked()
+		s.mu.Unlock()
+		return lineContinue
 	}
 	s.record(fr)
 
@@ -512,17 +526,6 @@ func (s *Server) handleLine(sc *sconn, line []byte, own, binary bool) lineResult
 		if !s.opts.NeverAckIdle {
 			_ = s.write(sc, websocket.MessageText, []byte(`{"type":"going_idle_ack"}`+"\n"))
 		}
-	case "inbound_ack":
-		s.mu.Lock()
-		s.acks = append(s.acks, fr.BufferID)
-		for i, it := range s.buffer {
-			if it.id == fr.BufferID {
-				s.buffer = append(s.buffer[:i:i], s.buffer[i+1:]...)
-				break
-			}
-		}
-		s.notifyLocked()
-		s.mu.Unlock()
 	}
 	return lineContinue
 }
