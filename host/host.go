@@ -83,6 +83,7 @@ type Host struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	work    sync.WaitGroup
+	workers *workerPool
 	link    Link
 	linkSet chan struct{}
 
@@ -105,7 +106,7 @@ func New(cfg Config) (*Host, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Host{cfg: cfg, log: cfg.Logger, ledger: newBufferLedger(), ctx: ctx, cancel: cancel,
-		linkSet: make(chan struct{}), turns: map[string]map[*turn]struct{}{}}, nil
+		workers: newWorkerPool(ctx.Done()), linkSet: make(chan struct{}), turns: map[string]map[*turn]struct{}{}}, nil
 }
 
 // Attach sets the link replies and acks go out on. Deliveries that arrive
@@ -135,17 +136,17 @@ func (h *Host) Stop() { h.cancel() }
 // Passthrough implements relay.Handler. It never blocks the reader.
 func (h *Host) Passthrough(f pluginapi.Forward) {
 	h.work.Add(1)
-	go func() {
+	h.workers.run(func() {
 		defer h.work.Done()
 		h.forward(f)
-	}()
+	})
 }
 
 // Inbound implements relay.Handler: a normalised event goes straight to the
 // agent, and its reply goes back as a send to its chat.
 func (h *Host) Inbound(ev pluginapi.MessageEvent, bufferID string) {
 	h.work.Add(1)
-	go func() {
+	h.workers.run(func() {
 		defer h.work.Done()
 		h.deliver(ev.Source.Platform, "inbound", bufferID, func() (bool, []reply) {
 			r, err := h.turn(ev)
@@ -156,7 +157,7 @@ func (h *Host) Inbound(ev pluginapi.MessageEvent, bufferID string) {
 			}
 			return true, []reply{{ev, r}}
 		})
-	}()
+	})
 }
 
 // InterruptInbound implements relay.Handler: it cancels the agent turns

@@ -24,9 +24,17 @@ func ServeInProcess(impl Plugin, logger hclog.Logger) (*Remote, func(), error) {
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
+	return serveInProcess(newGRPCServer(impl, logger))
+}
+
+// serveInProcess is ServeInProcess for a prepared server (compatibility
+// tests pass a legacy one).
+func serveInProcess(gs *grpcServer) (*Remote, func(), error) {
 	lis := bufconn.Listen(inProcessBuffer)
-	srv := grpc.NewServer(grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes))
-	pluginv1.RegisterPluginServer(srv, &grpcServer{impl: impl, logger: logger})
+	// WaitForHandlers: Stop returns once every stream handler has, so the
+	// workers can be stopped with nothing left to run.
+	srv := grpc.NewServer(grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes), grpc.WaitForHandlers(true))
+	pluginv1.RegisterPluginServer(srv, gs)
 	go func() { _ = srv.Serve(lis) }()
 	dial := func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }
 	opts := append(grpcDialOptions(), grpc.WithContextDialer(dial), grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -36,15 +44,23 @@ func ServeInProcess(impl Plugin, logger hclog.Logger) (*Remote, func(), error) {
 		return nil, nil, fmt.Errorf("connect in-process plugin: %w", err)
 	}
 	remote := newRemote(pluginv1.NewPluginClient(conn))
-	if err := remote.open(); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultStartTimeout)
+	info, err := remote.Info(ctx)
+	cancel()
+	if err == nil {
+		err = remote.open(info.HasCapability(CapabilityForwardBatches))
+	}
+	if err != nil {
 		_ = conn.Close()
 		srv.Stop()
+		gs.workers.close()
 		return nil, nil, err
 	}
 	stop := func() {
 		remote.Close()
 		_ = conn.Close()
 		srv.Stop()
+		gs.workers.close()
 	}
 	return remote, stop, nil
 }

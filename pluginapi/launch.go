@@ -62,8 +62,9 @@ func (p *Process) Exited() bool { return p.client.Exited() }
 
 var versionMismatch = regexp.MustCompile(`incompatible API version with plugin. Plugin version: (\d+)`)
 
-// Launch starts a plugin, completes the handshake, opens its forward stream
-// and asks for its Info. Errors say what is wrong and what to do.
+// Launch starts a plugin, completes the handshake, asks for its Info and
+// opens its forward stream (batched when the plugin advertises
+// CapabilityForwardBatches). Errors say what is wrong and what to do.
 func Launch(ctx context.Context, cfg LaunchConfig) (*Process, error) {
 	name := filepath.Base(cfg.Path)
 	if cfg.Logger == nil {
@@ -114,15 +115,14 @@ func Launch(ctx context.Context, cfg LaunchConfig) (*Process, error) {
 		client.Kill()
 		return nil, fmt.Errorf("plugin %s: unexpected client type %T", name, raw)
 	}
-	if err := remote.open(); err != nil {
-		client.Kill()
-		return nil, fmt.Errorf("plugin %s: %w", name, err)
-	}
 	ictx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	info, err := remote.Info(ictx)
 	if err != nil {
-		remote.Close()
+		client.Kill()
+		return nil, fmt.Errorf("plugin %s: %w", name, err)
+	}
+	if err := remote.open(info.HasCapability(CapabilityForwardBatches)); err != nil {
 		client.Kill()
 		return nil, fmt.Errorf("plugin %s: %w", name, err)
 	}

@@ -31,13 +31,19 @@ func LoggerFrom(ctx context.Context) hclog.Logger {
 // Serve runs impl as a relay-host plugin and never returns. It sets up the
 // go-plugin handshake (gRPC only, protocol ProtocolVersion), raises the gRPC
 // message limits to MaxMessageBytes, recovers panics in HandleForward into
-// Rejected results, logs JSON to stderr for the host to relay, and exits when
-// the host that started it is gone.
+// Rejected results, logs JSON to stderr for the host to relay, sets runtime
+// defaults suited to a plugin (collector and scheduler, see runtime.go;
+// GOGC, GOMEMLIMIT and GOMAXPROCS in the plugin's environment win), and
+// exits when the host that started it is gone.
 //
 // Run by hand, the binary explains that relay-host starts it; with the single
 // argument "info" it prints its Info as JSON and exits, which is handy when
 // debugging a build.
-func Serve(impl Plugin) {
+func Serve(impl Plugin, opts ...ServeOption) {
+	var cfg serveConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	info := impl.Info()
 	if len(os.Args) == 2 && (os.Args[1] == "info" || os.Args[1] == "--info") {
 		enc := json.NewEncoder(os.Stdout)
@@ -64,6 +70,9 @@ func Serve(impl Plugin) {
 		Level:      hclog.LevelFromString(os.Getenv(EnvLogLevel)),
 	})
 	go watchParent(os.Getppid(), logger)
+	if !cfg.keepRuntime {
+		applyRuntimeDefaults()
+	}
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  hs,
 		VersionedPlugins: pluginSets(impl, logger),
@@ -95,4 +104,20 @@ func firstOr(list []string, def string) string {
 		return list[0]
 	}
 	return def
+}
+
+// ServeOption changes how Serve runs a plugin.
+type ServeOption func(*serveConfig)
+
+type serveConfig struct {
+	keepRuntime bool
+}
+
+// KeepRuntimeSettings makes Serve leave the Go runtime as the plugin set it
+// up (GOMAXPROCS, the GC percentage and the soft memory limit), instead of
+// applying its defaults for small, fast conversions (see runtime.go). Use it
+// for a plugin that holds a large heap (a cache, a model) or does heavy work
+// per forward, and set the runtime yourself before calling Serve.
+func KeepRuntimeSettings() ServeOption {
+	return func(c *serveConfig) { c.keepRuntime = true }
 }

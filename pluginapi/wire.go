@@ -5,6 +5,7 @@ package pluginapi
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"unicode/utf8"
@@ -258,15 +259,10 @@ func valueToWire(v any) (*structpb.Value, error) {
 }
 
 // checkUTF8 reports the first string of a result that is not valid UTF-8.
+// It runs on every result, so it only formats a field's name on failure.
 func checkUTF8(r Result) error {
-	bad := func(field, v string) error {
-		if utf8.ValidString(v) {
-			return nil
-		}
-		return fmt.Errorf("%s is not valid UTF-8", field)
-	}
-	if err := bad("reason", r.Reason); err != nil {
-		return err
+	if !utf8.ValidString(r.Reason) {
+		return errors.New("reason is not valid UTF-8")
 	}
 	for i := range r.Events {
 		e := &r.Events[i]
@@ -280,30 +276,30 @@ func checkUTF8(r Result) error {
 			{"source.thread_id", s.ThreadID}, {"source.chat_topic", s.ChatTopic}, {"source.scope_id", s.ScopeID},
 			{"source.parent_chat_id", s.ParentChatID}, {"source.message_id", s.MessageID}, {"source.profile", s.Profile},
 		} {
-			if err := bad(fmt.Sprintf("event %d %s", i, f.name), f.v); err != nil {
-				return err
+			if !utf8.ValidString(f.v) {
+				return fmt.Errorf("event %d %s is not valid UTF-8", i, f.name)
 			}
 		}
 		for j, u := range e.MediaURLs {
-			if err := bad(fmt.Sprintf("event %d media_urls[%d]", i, j), u); err != nil {
-				return err
+			if !utf8.ValidString(u) {
+				return fmt.Errorf("event %d media_urls[%d] is not valid UTF-8", i, j)
 			}
 		}
 		for j, t := range e.MediaTypes {
-			if err := bad(fmt.Sprintf("event %d media_types[%d]", i, j), t); err != nil {
-				return err
+			if !utf8.ValidString(t) {
+				return fmt.Errorf("event %d media_types[%d] is not valid UTF-8", i, j)
 			}
 		}
 		if p := e.PromptResponse; p != nil {
 			for _, v := range [...]string{p.PromptID, p.OptionID, p.PromptMessageID, p.Label} {
-				if err := bad(fmt.Sprintf("event %d prompt_response", i), v); err != nil {
-					return err
+				if !utf8.ValidString(v) {
+					return fmt.Errorf("event %d prompt_response is not valid UTF-8", i)
 				}
 			}
 		}
 		for k, v := range e.Metadata {
-			if err := bad(fmt.Sprintf("event %d metadata key", i), k); err != nil {
-				return err
+			if !utf8.ValidString(k) {
+				return fmt.Errorf("event %d metadata key is not valid UTF-8", i)
 			}
 			if err := checkValueUTF8(v); err != nil {
 				return fmt.Errorf("event %d metadata %q: %w", i, k, err)

@@ -2,13 +2,99 @@ package main
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+
+	"github.com/relayhost/relay-host/host/loadtest"
 )
 
+const benchAbout = `Measure throughput, latency, memory, plugin start and crash recovery of a
+real relay-host, as DESIGN §8 states its numbers.
+
+bench plays the connector on loopback. It first measures a raw baseline: a
+WebSocket peer process (relay-host's own transport, started from this
+binary) that decodes each forward (JSON and base64) and acks it. Then it
+starts this binary as ` + "`relay-host run`" + ` with the bundled plugins and the echo
+agent, and sends buffered Discord interactions (copies of the Discord
+goldens, each with its own bufferId) through connector → WebSocket → host →
+Discord plugin → echo agent → follow_up back: a warm-up, an unbounded phase
+(forwards/s; memory from /proc at its end), a phase at the offered --rate
+(forward→ack latency from the forward's write to its inbound_ack), and a
+kill -9 of the Discord plugin (time until a forward is served again). Then
+it stops the host with SIGTERM.
+
+Forwards/s counts a forward once it is acked and its follow-up came back.
+Each phase keeps at most --window forwards un-acked. For the memory figure of
+DESIGN §8 run the end-to-end phase for a minute: --duration 60s.
+
+Exit status: 0 when the run completed (whether or not the targets were met;
+see the verdicts), 1 when it could not run.`
+
 func benchCommand(ctx context.Context, env *environment, args []string) error {
-	fs := newFlagSet(env, "bench", "bench [flags]", "Measure throughput, latency and memory of a real `relay-host run` against a local connector. Not implemented yet.")
+	if url := env.getenv(loadtest.EnvRawPeer); url != "" {
+		// The bench's own child: the raw baseline peer.
+		return loadtest.ServeRawPeer(ctx, url, env.getenv("RELAY_SECRET"))
+	}
+	fs := newFlagSet(env, "bench", "bench [flags]", benchAbout)
+	var dir, addr, mix, profile string
+	fs.pluginsDirFlag(&dir)
+	fs.StringVar(&addr, "connector-addr", "127.0.0.1:0", "where the load connector listens; must be a loopback address")
+	count := fs.Int("count", loadtest.DefaultCount, "forwards in the raw and the end-to-end throughput phases")
+	duration := fs.Duration("duration", 0, "run the end-to-end throughput phase this long instead of --count, e.g. 60s")
+	window := fs.Int("window", loadtest.DefaultWindow, "forwards in flight (sent, not yet acked) at most")
+	rate := fs.Float64("rate", loadtest.DefaultRate, "offered forwards/s of the latency phase; 0 skips it (unbounded latencies are still reported)")
+	latencyCount := fs.Int("latency-count", loadtest.DefaultLatencyCount, "forwards in the latency phase")
+	fs.StringVar(&mix, "mix", loadtest.MixAll, "payload mix: all (slash and context-menu commands, buttons, selects, modals) or slash")
+	fs.StringVar(&profile, "cpuprofile", "", "write a CPU profile of the host under test to this file (go tool pprof)")
+	asJSON := fs.Bool("json", false, "print the report as one JSON object")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
-	return errors.New("not implemented yet in this build")
+	if fs.NArg() > 0 {
+		return fs.usageErrorf("unexpected argument %q", fs.Arg(0))
+	}
+	switch {
+	case *count <= 0:
+		return fs.usageErrorf("--count must be positive")
+	case *window <= 0:
+		return fs.usageErrorf("--window must be positive")
+	case *rate < 0:
+		return fs.usageErrorf("--rate must be 0 (skip) or positive")
+	case *latencyCount <= 0:
+		return fs.usageErrorf("--latency-count must be positive")
+	case *duration < 0:
+		return fs.usageErrorf("--duration must be positive")
+	}
+	if err := loadtest.CheckLoopback(addr); err != nil {
+		return fmt.Errorf("--connector-addr: %w", err)
+	}
+	if _, err := loadtest.Payloads(mix); err != nil {
+		return fmt.Errorf("--mix: %w", err)
+	}
+	exe, err := env.executable()
+	if err != nil {
+		return fmt.Errorf("find this binary to run as the host under test: %w", err)
+	}
+	var hostEnv []string
+	if profile != "" {
+		abs, err := filepath.Abs(profile)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		hostEnv = append(hostEnv, envCPUProfile+"="+abs)
+	}
+	rep, err := loadtest.Bench(ctx, loadtest.BenchConfig{
+		Exe: exe, PluginsDir: dir, ConnectorAddr: addr, Count: *count, Duration: *duration, Window: *window,
+		Rate: *rate, LatencyCount: *latencyCount, Mix: mix, HostEnv: hostEnv, Progress: env.stderr,
+	})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(env.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	return rep.WriteText(env.stdout)
 }

@@ -114,6 +114,12 @@ func runCommand(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
+	applyMemoryDefaults(env)
+	stopProfile, err := startProfile(env)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	return runGateway(ctx, gatewayConfig{
 		connector: connector, gatewayID: gatewayID, secret: secret, identities: ids,
 		pluginsDir: dir, agent: ag, listen: listen, logger: logger,

@@ -24,7 +24,7 @@ func newFlagSet(env *environment, name, synopsis, about string) *flagSet {
 	fs := &flagSet{FlagSet: flag.NewFlagSet("relay-host "+name, flag.ContinueOnError), env: env,
 		synopsis: synopsis, about: about, envNames: map[string]string{}}
 	fs.SetOutput(env.stderr)
-	fs.Usage = func() { fs.printUsage() }
+	fs.Usage = func() {} // parse prints the usage itself, once, to the right stream
 	return fs
 }
 
@@ -80,6 +80,8 @@ func (fs *flagSet) parse(args []string) error {
 				fs.printUsage()
 				return errHelp
 			}
+			fmt.Fprintln(fs.Output())
+			fs.printUsage()
 			return errUsage
 		}
 		rest := fs.Args()

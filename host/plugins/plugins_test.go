@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/relayhost/relay-host/pluginapi"
+	"go.uber.org/goleak"
 )
 
 // binaries holds the test plugin builds, made once in TestMain.
@@ -47,11 +48,19 @@ func TestMain(m *testing.M) {
 	binaries.v2 = build("v2", "./testdata/v2plugin", "")
 	code := m.Run()
 	os.RemoveAll(dir)
+	if code == 0 {
+		// Closing a Manager must stop everything it started: supervisors,
+		// stream goroutines, go-plugin's log and stdio relays.
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goroutines left running after the tests: %v\n", err)
+			code = 1
+		}
+	}
 	os.Exit(code)
 }
 
 // install copies a binary into dir as relay-plugin-<name>.
-func install(t *testing.T, dir, bin, name string) string {
+func install(t testing.TB, dir, bin, name string) string {
 	t.Helper()
 	data, err := os.ReadFile(bin)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/relayhost/relay-host/host/internal/gather"
 	"github.com/relayhost/relay-host/pluginapi"
 )
 
@@ -282,11 +283,11 @@ func New(cfg Config) (*Client, error) {
 	// connection behind).
 	c.http = &http.Client{Transport: &http.Transport{
 		Proxy: http.ProxyFromEnvironment,
-		DialContext: (&net.Dialer{
+		DialContext: linkDialer((&net.Dialer{
 			Timeout:       cfg.DialTimeout,
 			KeepAlive:     30 * time.Second,
 			FallbackDelay: happyEyeballsDelay,
-		}).DialContext,
+		}).DialContext, cfg.WriteTimeout),
 		TLSHandshakeTimeout: cfg.DialTimeout,
 		DisableKeepAlives:   true,
 	}}
@@ -436,6 +437,8 @@ func (c *Client) connectOnce(ctx context.Context) outcome {
 		hdr.Set("Authorization", "Bearer "+MakeUpgradeToken(c.cfg.GatewayID, c.cfg.Secret, c.cfg.Now()))
 	}
 	dctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
+	slot := &dialSlot{}
+	dctx = context.WithValue(dctx, dialSlotKey{}, slot)
 	ws, resp, err := websocket.Dial(dctx, c.url, &websocket.DialOptions{HTTPClient: c.http, HTTPHeader: hdr})
 	cancel()
 	if err != nil {
@@ -455,6 +458,7 @@ func (c *Client) connectOnce(ctx context.Context) outcome {
 	}
 	ws.SetReadLimit(max(MaxMessageBytes, int64(c.cfg.MaxFrameBytes)))
 	cn := newConn(c, ws, out.gen)
+	cn.nc = slot.conn
 
 	// Hold the write lock while installing the socket so that an outbound
 	// request issued meanwhile is written after the hellos.
@@ -824,6 +828,11 @@ type conn struct {
 	ctx    context.Context // cancelling it drops the socket hard
 	cancel context.CancelFunc
 	wmu    sync.Mutex // one writer at a time
+	// nc is the TCP connection under ws (nil if the dial did not go
+	// through linkDialer); writers queued on wmu leave their frames held
+	// in it for the last of them to send together.
+	nc      *gather.Conn
+	waiting atomic.Int32 // writers waiting for wmu
 
 	readyCh    chan struct{} // closed at the first descriptor
 	readerDone chan struct{}
@@ -932,15 +941,38 @@ func (cn *conn) addIdleWaiter(ch chan struct{}) bool {
 
 // write sends one frame as one text message.
 func (cn *conn) write(typ FrameType, b []byte) error {
+	cn.waiting.Add(1)
 	cn.wmu.Lock()
+	cn.waiting.Add(-1)
 	defer cn.wmu.Unlock()
 	return cn.writeLocked(typ, b)
 }
 
+// writeLocked writes one frame; the caller holds wmu. When other writers
+// are queued behind it, the frame stays held in the TCP connection and the
+// last writer of the queue sends every held frame in one syscall; each
+// frame is still its own WebSocket message (§1.5). A write error (the write
+// timeout included) drops the connection, so that it is re-dialed rather
+// than left wedged.
 func (cn *conn) writeLocked(typ FrameType, b []byte) error {
-	ctx, cancel := context.WithTimeout(cn.ctx, cn.c.cfg.WriteTimeout)
-	defer cancel()
-	if err := cn.ws.Write(ctx, websocket.MessageText, b); err != nil {
+	var err error
+	if cn.nc != nil {
+		cn.nc.Hold()
+		err = cn.ws.Write(context.Background(), websocket.MessageText, b)
+		if cn.waiting.Load() == 0 {
+			if rerr := cn.nc.Release(); err == nil {
+				err = rerr
+			}
+		}
+		if err != nil {
+			_ = cn.ws.CloseNow()
+		}
+	} else {
+		ctx, cancel := context.WithTimeout(cn.ctx, cn.c.cfg.WriteTimeout)
+		err = cn.ws.Write(ctx, websocket.MessageText, b)
+		cancel()
+	}
+	if err != nil {
 		return fmt.Errorf("write %s frame: %w", typ, err)
 	}
 	cn.c.obs.FrameOut(string(typ))

@@ -265,22 +265,40 @@ func DecodeFrame(line []byte) (Frame, error) {
 		return Frame{}, &DecodeError{Kind: BadFrameMalformedJSON, Detail: "frame is not valid JSON"}
 	}
 	var w wireFrame
-	forwardNotObject := false
-	if err := json.Unmarshal(trimmed, &w); err != nil {
+	forwardNotObject, fast := scanFrame(trimmed, &w)
+	if !fast {
+		w = wireFrame{}
+		var err error
+		if forwardNotObject, err = unmarshalFrame(trimmed, &w); err != nil {
+			return Frame{}, err
+		}
+	}
+	return frameFrom(&w, forwardNotObject)
+}
+
+// unmarshalFrame is DecodeFrame's slow path: encoding/json, which decides
+// every case the fast path (scanFrame) leaves to it.
+func unmarshalFrame(trimmed []byte, w *wireFrame) (forwardNotObject bool, err error) {
+	if err := json.Unmarshal(trimmed, w); err != nil {
 		var se *json.SyntaxError
 		var te *json.UnmarshalTypeError
 		switch {
 		case errors.As(err, &se):
-			return Frame{}, &DecodeError{Kind: BadFrameMalformedJSON,
+			return false, &DecodeError{Kind: BadFrameMalformedJSON,
 				Detail: fmt.Sprintf("invalid JSON at offset %d", se.Offset)}
 		case errors.As(err, &te) && te.Field == "forward":
 			// The only struct-typed field: every other field is raw or
 			// lenient. Decoding went on past it, so the envelope is usable.
 			forwardNotObject = true
 		default:
-			return Frame{}, &DecodeError{Kind: BadFrameMalformedJSON, Detail: err.Error()}
+			return false, &DecodeError{Kind: BadFrameMalformedJSON, Detail: err.Error()}
 		}
 	}
+	return forwardNotObject, nil
+}
+
+// frameFrom builds the Frame of a decoded envelope.
+func frameFrom(w *wireFrame, forwardNotObject bool) (Frame, error) {
 	typ := FrameType(rawPlainString(w.Type))
 	if forwardNotObject && typ != TypePassthroughForward {
 		forwardNotObject = false // a stray non-object "forward" key elsewhere is ignored
@@ -338,23 +356,10 @@ type helloFrame struct {
 	CommandManifest json.RawMessage `json:"command_manifest,omitempty"`
 }
 
-type outboundFrame struct {
-	Type      FrameType       `json:"type"`
-	RequestID string          `json:"requestId"`
-	Action    json.RawMessage `json:"action"`
-	Platform  string          `json:"platform,omitempty"`
-	BotID     string          `json:"botId,omitempty"`
-}
-
 type interruptFrame struct {
 	Type       FrameType `json:"type"`
 	SessionKey string    `json:"session_key"`
 	Reason     *string   `json:"reason"`
-}
-
-type inboundAckFrame struct {
-	Type     FrameType `json:"type"`
-	BufferID string    `json:"bufferId"`
 }
 
 // encode marshals v as one frame: compact JSON followed by "\n".
@@ -383,27 +388,26 @@ func EncodeHello(platform, botID string, commandManifest json.RawMessage) ([]byt
 // encodes as a JSON object (a map, a struct, json.RawMessage). platform is
 // omitted when empty, and botID is sent only together with platform.
 func EncodeOutbound(requestID string, action any, platform, botID string) ([]byte, error) {
-	var raw json.RawMessage
-	if r, ok := action.(json.RawMessage); ok {
-		raw = r
-	} else {
-		b, err := encode(action)
-		if err != nil {
-			return nil, fmt.Errorf("encode outbound action: %w", err)
-		}
-		raw = b[:len(b)-1] // drop encode's newline
-	}
-	if rawKind(raw) != '{' {
-		return nil, ErrActionNotObject
-	}
-	if platform == "" {
-		botID = ""
-	}
-	b, err := encode(outboundFrame{Type: TypeOutbound, RequestID: requestID, Action: raw, Platform: platform, BotID: botID})
+	b := make([]byte, 0, 256)
+	b = append(b, `{"type":"outbound","requestId":`...)
+	b = appendString(b, requestID)
+	b = append(b, `,"action":`...)
+	b, err := appendAction(b, action)
 	if err != nil {
-		return nil, fmt.Errorf("encode outbound: %w", err)
+		if errors.Is(err, ErrActionNotObject) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("encode outbound action: %w", err)
 	}
-	return b, nil
+	if platform != "" {
+		b = append(b, `,"platform":`...)
+		b = appendString(b, platform)
+		if botID != "" {
+			b = append(b, `,"botId":`...)
+			b = appendString(b, botID)
+		}
+	}
+	return append(b, "}\n"...), nil
 }
 
 // EncodeInterrupt encodes an interrupt frame; an empty reason is sent as
@@ -424,8 +428,10 @@ func EncodeGoingIdle() []byte {
 
 // EncodeInboundAck encodes an inbound_ack frame for bufferID.
 func EncodeInboundAck(bufferID string) []byte {
-	b, _ := encode(inboundAckFrame{Type: TypeInboundAck, BufferID: bufferID}) // strings only
-	return b
+	b := make([]byte, 0, 40+len(bufferID))
+	b = append(b, `{"type":"inbound_ack","bufferId":`...)
+	b = appendString(b, bufferID)
+	return append(b, "}\n"...)
 }
 
 // NewRequestID returns a fresh outbound requestId: a random UUID version 4

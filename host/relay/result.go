@@ -63,6 +63,9 @@ func parseResult(r json.RawMessage) OutboundResult {
 	default:
 		return OutboundResult{Error: "relay outbound_result carried a non-object result", Ambiguous: true}
 	}
+	if res, ok := scanResult(r); ok {
+		return res
+	}
 	raw := map[string]any{}
 	dec := json.NewDecoder(bytes.NewReader(r))
 	dec.UseNumber()

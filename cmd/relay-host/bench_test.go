@@ -1,0 +1,96 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// TestBenchReportsEveryFigure runs a small bench against the real binary
+// and plugins and checks that every figure is there. It asserts nothing
+// about speed: benchmarks are never timed tests.
+func TestBenchReportsEveryFigure(t *testing.T) {
+	r := relayHost(t, "", "bench", "--plugins-dir", pluginsDir(t, false), "--count", "300", "--latency-count", "100", "--json")
+	if r.code != 0 {
+		t.Fatalf("bench exit %d:\n%s", r.code, r.stderr)
+	}
+	var rep struct {
+		Mix      string `json:"mix"`
+		Payloads int    `json:"payloads"`
+		Raw      phase  `json:"raw"`
+		EndToEnd phase  `json:"end_to_end"`
+		Latency  *phase `json:"latency"`
+		Ratio    float64
+		Host     memory  `json:"host_memory"`
+		Discord  memory  `json:"discord_plugin_memory"`
+		UpMs     float64 `json:"plugins_up_ms"`
+		ReadyMs  float64 `json:"host_ready_ms"`
+		Recovery float64 `json:"recovery_ms"`
+		Targets  []struct {
+			Name string `json:"name"`
+			Got  string `json:"got"`
+		} `json:"targets"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("bench --json printed no JSON report: %v\n%s", err, r.stdout)
+	}
+	if rep.Raw.Forwards != 300 || rep.Raw.PerSecond <= 0 || rep.Raw.P99 <= 0 {
+		t.Errorf("raw phase = %+v", rep.Raw)
+	}
+	if rep.EndToEnd.Forwards != 300 || rep.EndToEnd.FollowUps != 300 || rep.EndToEnd.PerSecond <= 0 || rep.EndToEnd.Max < rep.EndToEnd.P50 {
+		t.Errorf("end-to-end phase = %+v; want 300 forwards, each followed up", rep.EndToEnd)
+	}
+	if rep.Latency == nil || rep.Latency.Forwards != 100 || rep.Latency.Offered <= 0 {
+		t.Errorf("latency phase = %+v", rep.Latency)
+	}
+	if rep.Ratio <= 0 || rep.Host.RSS <= 0 || rep.Discord.RSS <= 0 || rep.Host.PID == rep.Discord.PID {
+		t.Errorf("ratio %v, host %+v, plugin %+v", rep.Ratio, rep.Host, rep.Discord)
+	}
+	if rep.UpMs <= 0 || rep.ReadyMs < rep.UpMs || rep.Recovery <= 0 {
+		t.Errorf("plugins up %v ms, ready %v ms, recovery %v ms", rep.UpMs, rep.ReadyMs, rep.Recovery)
+	}
+	if len(rep.Targets) != 6 {
+		t.Errorf("%d targets judged, want DESIGN §8's six", len(rep.Targets))
+	}
+
+	// The human form says the same, with the ratio.
+	r = relayHost(t, "", "bench", "--plugins-dir", pluginsDir(t, false), "--count", "200", "--rate", "0", "--mix", "slash")
+	if r.code != 0 {
+		t.Fatalf("bench exit %d:\n%s", r.code, r.stderr)
+	}
+	for _, want := range []string{"raw peer", "end to end", "ratio end to end / raw", "relay-plugin-discord", "plugins up", "kill -9", "DESIGN §8 target"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("bench output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}
+
+type phase struct {
+	Forwards  int     `json:"forwards"`
+	FollowUps int     `json:"follow_ups"`
+	PerSecond float64 `json:"forwards_per_second"`
+	Offered   float64 `json:"offered_per_second"`
+	P50       float64 `json:"p50_ms"`
+	P99       float64 `json:"p99_ms"`
+	Max       float64 `json:"max_ms"`
+}
+
+type memory struct {
+	PID int     `json:"pid"`
+	RSS float64 `json:"rss_mib"`
+}
+
+func TestBenchRefusesAnythingButLoopback(t *testing.T) {
+	for _, addr := range []string{"0.0.0.0:0", "192.0.2.1:9000", "connector.example:443"} {
+		r := relayHost(t, "", "bench", "--connector-addr", addr)
+		if r.code != exitFailure || !strings.Contains(r.stderr, "loopback") {
+			t.Errorf("bench --connector-addr %s: exit %d, stderr %q; want exit %d saying it runs on loopback only", addr, r.code, r.stderr, exitFailure)
+		}
+	}
+	if r := relayHost(t, "", "bench", "--mix", "everything"); r.code != exitFailure || !strings.Contains(r.stderr, "--mix") {
+		t.Errorf("bench --mix everything: exit %d, %q", r.code, r.stderr)
+	}
+	if r := relayHost(t, "", "bench", "--count", "0"); r.code != exitUsage {
+		t.Errorf("bench --count 0: exit %d, want %d", r.code, exitUsage)
+	}
+}

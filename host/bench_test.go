@@ -1,0 +1,56 @@
+package host
+
+import (
+	"context"
+	"testing"
+
+	"github.com/relayhost/relay-host/host/agent"
+	"github.com/relayhost/relay-host/host/relay"
+	"github.com/relayhost/relay-host/pluginapi"
+)
+
+// nopLink takes acks and replies and does nothing with them.
+type nopLink struct{}
+
+func (nopLink) Outbound(context.Context, any, string, string) relay.OutboundResult {
+	return relay.OutboundResult{Success: true}
+}
+func (nopLink) AckInbound(string) error { return nil }
+
+// BenchmarkForward measures the host's own work for one buffered forward
+// (ledger, dispatch call, agent hand-off, ack, reply), with a plugin that
+// answers at once, the echo agent and a link that does nothing: what is
+// left is the host's overhead per forward.
+func BenchmarkForward(b *testing.B) {
+	h, err := New(Config{Identities: []relay.Identity{{Platform: "discord", BotID: "bot1"}}, Plugins: &fakePlugins{}, Agent: agent.Echo{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h.Attach(nopLink{})
+	defer h.Stop()
+	f := pluginapi.Forward{Platform: "discord", BotID: "bot1", Method: "POST", Path: "/interactions", Body: []byte("/ask hi")}
+	ids := make([]string, b.N)
+	for i := range ids {
+		ids[i] = "pbuf-" + string(rune('a'+i%26)) + string(rune(i))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		f.BufferID = ids[i]
+		h.forward(f)
+	}
+}
+
+// BenchmarkReplyEncode measures building and encoding one follow_up reply,
+// as the transport puts it on the wire.
+func BenchmarkReplyEncode(b *testing.B) {
+	src := pluginapi.SessionSource{Platform: "discord", ChatID: "1122334455667788990", ChatType: "group", UserID: "5555555555555555555", ScopeID: "987654321098765432"}
+	ev := pluginapi.MessageEvent{Text: "/ask hi", Source: src, SessionKey: pluginapi.SessionKey(src), EgressKind: pluginapi.EgressDiscordInteractionToken}
+	b.ReportAllocs()
+	for b.Loop() {
+		action, platform := replyAction(ev, "echo: /ask hi")
+		if _, err := relay.EncodeOutbound("0123456789abcdef0123456789abcdef", action, platform, "bot1"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,481 @@
+package loadtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"syscall"
+	"time"
+)
+
+// Bench defaults and fixed parameters.
+const (
+	// DefaultCount is the number of forwards of each throughput phase:
+	// about a second of the raw baseline and a few seconds end to end on
+	// two cores, long enough for start-up effects and scheduling noise to
+	// wash out.
+	DefaultCount = 50000
+	// DefaultRate is the offered rate of the latency phase: DESIGN §8
+	// states its latency target at 1,000 forwards/s.
+	DefaultRate = 1000
+	// DefaultLatencyCount is the size of the latency phase: five seconds at
+	// DefaultRate, which puts 50 samples above the p99.
+	DefaultLatencyCount = 5000
+	// warmupCount forwards (at most as many as the phase itself) are sent
+	// and discarded before each measured phase, so that connections, pools
+	// and the GC have settled.
+	warmupCount = 2000
+	// readyTimeout bounds the host's start: plugins up and handshake done.
+	readyTimeout = 30 * time.Second
+	// probeInterval is the gap between recovery probes: well below the
+	// 1 s target, and sparse enough not to load a restarting host.
+	probeInterval = 2 * time.Millisecond
+	// recoveryTimeout bounds the wait for a killed plugin to serve again;
+	// the host's per-forward deadline is 10 s.
+	recoveryTimeout = 10 * time.Second
+	// benchGatewayID is the gateway id the host under test authenticates as.
+	benchGatewayID = "bench"
+	// benchBotID is the Discord application id forwards are addressed to.
+	benchBotID = "1234567890123456789"
+	// benchGCPercent is the bench process's own GOGC while it runs: it
+	// allocates little that lives, so collecting less often costs a few MiB
+	// and spares CPU the measured processes share.
+	benchGCPercent = 400
+	// discordPlugin and twilioPlugin are the bundled plugins' file names.
+	discordPlugin = "relay-plugin-discord"
+	twilioPlugin  = "relay-plugin-twilio"
+)
+
+// BenchConfig configures one bench run.
+type BenchConfig struct {
+	// Exe is the relay-host binary started as the host under test.
+	Exe string
+	// PluginsDir is passed as --plugins-dir; "" leaves the host's default
+	// (plugins/ beside the binary).
+	PluginsDir string
+	// ConnectorAddr is where the load connector listens; loopback only.
+	ConnectorAddr string
+	// Count is the size of the raw and end-to-end throughput phases.
+	Count int
+	// Duration, when positive, runs the end-to-end throughput phase for
+	// this long instead of Count (the raw phase still sends Count).
+	Duration time.Duration
+	// Window bounds forwards in flight in every phase.
+	Window int
+	// Rate is the offered rate of the latency phase; 0 skips that phase and
+	// reports the latencies of the unbounded end-to-end phase instead.
+	Rate float64
+	// LatencyCount is the size of the latency phase.
+	LatencyCount int
+	// Mix is the payload mix (MixAll or MixSlash).
+	Mix string
+	// HostEnv is added to the host's environment (e.g. RELAY_CPUPROFILE).
+	HostEnv []string
+	// Progress receives one line per phase as it starts; nil discards.
+	Progress io.Writer
+}
+
+// Phase is one measured phase, as reported.
+type Phase struct {
+	// Forwards is the number of forwards sent and acked.
+	Forwards int `json:"forwards"`
+	// FollowUps is the number of follow_up requests received.
+	FollowUps int `json:"follow_ups"`
+	// Seconds is the phase's length, first write to last ack/follow-up.
+	Seconds float64 `json:"seconds"`
+	// PerSecond is the throughput.
+	PerSecond float64 `json:"forwards_per_second"`
+	// OfferedPerSecond is the rate forwards were written at (0 when the
+	// phase was unbounded and this says nothing).
+	OfferedPerSecond float64 `json:"offered_per_second,omitempty"`
+	// Latency percentiles of forward→ack, in milliseconds.
+	P50ms  float64 `json:"p50_ms"`
+	P90ms  float64 `json:"p90_ms"`
+	P99ms  float64 `json:"p99_ms"`
+	MaxMs  float64 `json:"max_ms"`
+	MeanMs float64 `json:"mean_ms"`
+	// CPU is the CPU time each process spent per forward in this phase.
+	CPU CPUPerForward `json:"cpu_us_per_forward"`
+}
+
+// CPUPerForward is CPU time per forward, in microseconds, by process. The
+// figures of child processes come from /proc with 10 ms resolution, so they
+// are only meaningful over phases of a second or more.
+type CPUPerForward struct {
+	// Bench is this process: the load connector.
+	Bench float64 `json:"bench"`
+	// Peer is the process under test: the raw peer, or `relay-host run`.
+	Peer float64 `json:"peer"`
+	// Discord is the Discord plugin (end to end only).
+	Discord float64 `json:"discord_plugin,omitempty"`
+}
+
+// cpuMeter samples the CPU time of the bench, the peer process and, end to
+// end, the Discord plugin.
+type cpuMeter struct {
+	peer, discord int
+	bench, p, d   time.Duration
+}
+
+func (m *cpuMeter) start() {
+	m.bench = selfCPUTime()
+	m.p, _ = CPUTime(m.peer)
+	if m.discord != 0 {
+		m.d, _ = CPUTime(m.discord)
+	}
+}
+
+func (m *cpuMeter) stop(forwards int) CPUPerForward {
+	if forwards <= 0 {
+		return CPUPerForward{}
+	}
+	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(forwards) }
+	c := CPUPerForward{Bench: per(selfCPUTime() - m.bench)}
+	p, _ := CPUTime(m.peer)
+	c.Peer = per(p - m.p)
+	if m.discord != 0 {
+		d, _ := CPUTime(m.discord)
+		c.Discord = per(d - m.d)
+	}
+	return c
+}
+
+func phaseOf(r Result, rated bool) Phase {
+	p := Phase{Forwards: r.Acked, FollowUps: r.FollowUps, Seconds: r.Elapsed.Seconds(), PerSecond: r.PerSecond,
+		P50ms: ms(r.Latency.P50), P90ms: ms(r.Latency.P90), P99ms: ms(r.Latency.P99), MaxMs: ms(r.Latency.Max), MeanMs: ms(r.Latency.Mean)}
+	if rated {
+		p.OfferedPerSecond = r.OfferedPerSecond
+	}
+	return p
+}
+
+// MemoryReport is one process's memory, in MiB.
+type MemoryReport struct {
+	// PID is the process id.
+	PID int `json:"pid"`
+	// RSSMiB is VmRSS at the end of the end-to-end throughput phase.
+	RSSMiB float64 `json:"rss_mib"`
+	// PeakMiB is VmHWM, the largest resident set until then.
+	PeakMiB float64 `json:"peak_mib"`
+}
+
+func memoryOf(pid int) (MemoryReport, error) {
+	m, err := ReadMemory(pid)
+	if err != nil {
+		return MemoryReport{}, err
+	}
+	return MemoryReport{PID: pid, RSSMiB: float64(m.RSS) / (1 << 20), PeakMiB: float64(m.Peak) / (1 << 20)}, nil
+}
+
+// Report is everything one bench run measured.
+type Report struct {
+	// Mix, Payloads and MeanBodyBytes describe the forwarded bodies.
+	Mix           string `json:"mix"`
+	Payloads      int    `json:"payloads"`
+	MeanBodyBytes int    `json:"mean_body_bytes"`
+	// Window is the in-flight window.
+	Window int `json:"window"`
+	// Raw is the raw baseline: a WebSocket peer process (relay-host's own
+	// transport) that decodes each forward and acks it.
+	Raw Phase `json:"raw"`
+	// EndToEnd is the unbounded end-to-end phase.
+	EndToEnd Phase `json:"end_to_end"`
+	// Ratio is EndToEnd.PerSecond / Raw.PerSecond.
+	Ratio float64 `json:"ratio"`
+	// Latency is the end-to-end phase at the offered rate (nil when it was
+	// skipped with rate 0).
+	Latency *Phase `json:"latency,omitempty"`
+	// Host, Discord and Twilio are the processes' memory at the end of the
+	// end-to-end throughput phase.
+	Host    MemoryReport `json:"host_memory"`
+	Discord MemoryReport `json:"discord_plugin_memory"`
+	Twilio  MemoryReport `json:"twilio_plugin_memory"`
+	// PluginsUpMs is the time the host took to start all plugins (its own
+	// "plugins up" log line; millisecond resolution).
+	PluginsUpMs float64 `json:"plugins_up_ms"`
+	// HostReadyMs runs from spawning the host to its handshake.
+	HostReadyMs float64 `json:"host_ready_ms"`
+	// RecoveryMs runs from kill -9 of the Discord plugin to the first
+	// forward served again.
+	RecoveryMs float64 `json:"recovery_ms"`
+	// Targets are DESIGN §8's numbers, each judged.
+	Targets []Target `json:"targets"`
+}
+
+// Target is one DESIGN §8 number and whether this run met it.
+type Target struct {
+	// Name says what is measured.
+	Name string `json:"name"`
+	// Want is the target, as text.
+	Want string `json:"want"`
+	// Got is this run's figure, as text.
+	Got string `json:"got"`
+	// Met says whether the figure meets the target.
+	Met bool `json:"met"`
+	// Note qualifies the figure (e.g. a phase shorter than the target asks).
+	Note string `json:"note,omitempty"`
+}
+
+// Bench runs the whole measurement: the raw baseline, then a real
+// `relay-host run` child with its bundled plugins and the echo agent
+// through a warm-up, an unbounded throughput phase (memory is sampled at
+// its end), a latency phase at the offered rate, and a kill -9 of the
+// Discord plugin; then it stops the host with SIGTERM.
+func Bench(ctx context.Context, cfg BenchConfig) (*Report, error) {
+	if cfg.Count <= 0 {
+		cfg.Count = DefaultCount
+	}
+	if cfg.Window <= 0 {
+		cfg.Window = DefaultWindow
+	}
+	if cfg.LatencyCount <= 0 {
+		cfg.LatencyCount = DefaultLatencyCount
+	}
+	if cfg.Mix == "" {
+		cfg.Mix = MixAll
+	}
+	progress := cfg.Progress
+	if progress == nil {
+		progress = io.Discard
+	}
+	// The load connector is a measuring instrument: keep its own
+	// collector from competing with the processes it measures (its heap is
+	// a few MiB; the children set their own defaults).
+	defer debug.SetGCPercent(debug.SetGCPercent(benchGCPercent))
+	payloads, err := Payloads(cfg.Mix)
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{Mix: cfg.Mix, Payloads: len(payloads), Window: cfg.Window}
+	total := 0
+	for _, p := range payloads {
+		total += len(p.Body)
+	}
+	rep.MeanBodyBytes = total / len(payloads)
+
+	var key [32]byte
+	_, _ = rand.Read(key[:]) // crypto/rand.Read never fails (Go ≥ 1.24)
+	secret := hex.EncodeToString(key[:])
+	conn, err := Listen(Config{Addr: cfg.ConnectorAddr, GatewayID: benchGatewayID, Secret: secret, BotID: benchBotID})
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+
+	// Raw baseline first, while nothing else runs.
+	fmt.Fprintf(progress, "raw baseline: %d forwards, window %d\n", cfg.Count, cfg.Window)
+	args := hostArgs{exe: cfg.Exe, pluginsDir: cfg.PluginsDir, connectorURL: conn.URL(),
+		gatewayID: benchGatewayID, secret: secret, botID: benchBotID}
+	raw, err := startRawPeer(args)
+	if err != nil {
+		return nil, err
+	}
+	defer raw.killIfRunning()
+	rctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	err = waitHost(rctx, conn, raw)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	meter := cpuMeter{peer: raw.pid()}
+	rawRes, err := runWarm(ctx, conn, Load{Count: cfg.Count, Window: cfg.Window, Payloads: payloads}, &meter)
+	if err != nil {
+		return nil, fmt.Errorf("raw baseline: %w\nraw peer log:\n%s", err, raw.logTail())
+	}
+	rep.Raw = phaseOf(rawRes, false)
+	rep.Raw.CPU = meter.stop(rawRes.Acked)
+	if err := raw.stop(); err != nil {
+		return nil, err
+	}
+	if err := waitGone(ctx, conn); err != nil {
+		return nil, err
+	}
+
+	// The host under test.
+	fmt.Fprintf(progress, "starting %s run (plugins: %s)\n", cfg.Exe, orDefault(cfg.PluginsDir, "beside the binary"))
+	spawned := time.Now()
+	args.extraEnv = cfg.HostEnv
+	host, err := startHost(args)
+	if err != nil {
+		return nil, err
+	}
+	defer host.killIfRunning()
+	rctx, cancel = context.WithTimeout(ctx, readyTimeout)
+	err = waitHost(rctx, conn, host)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	rep.HostReadyMs = ms(time.Since(spawned))
+	up, err := host.pluginStart(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rep.PluginsUpMs = ms(up)
+	discord := ChildByName(host.pid(), discordPlugin)
+	if discord == 0 {
+		return nil, fmt.Errorf("no %s child of the host (pid %d): is it in the plugins directory?", discordPlugin, host.pid())
+	}
+	meter = cpuMeter{peer: host.pid(), discord: discord}
+
+	e2e := Load{Count: cfg.Count, Duration: cfg.Duration, Window: cfg.Window, Payloads: payloads, FollowUps: true}
+	if cfg.Duration > 0 {
+		fmt.Fprintf(progress, "end to end: %s unbounded, window %d\n", cfg.Duration, cfg.Window)
+	} else {
+		fmt.Fprintf(progress, "end to end: %d forwards unbounded, window %d\n", cfg.Count, cfg.Window)
+	}
+	e2eRes, err := runWarm(ctx, conn, e2e, &meter)
+	if err != nil {
+		return nil, fmt.Errorf("end to end: %w\nhost log:\n%s", err, host.logTail())
+	}
+	rep.EndToEnd = phaseOf(e2eRes, false)
+	rep.EndToEnd.CPU = meter.stop(e2eRes.Acked)
+	if rep.Raw.PerSecond > 0 {
+		rep.Ratio = rep.EndToEnd.PerSecond / rep.Raw.PerSecond
+	}
+	if rep.Host, err = memoryOf(host.pid()); err != nil {
+		return nil, err
+	}
+	if rep.Discord, err = memoryOf(discord); err != nil {
+		return nil, err
+	}
+	if twilio := ChildByName(host.pid(), twilioPlugin); twilio != 0 {
+		rep.Twilio, _ = memoryOf(twilio) // informational; it may be absent
+	}
+
+	if cfg.Rate > 0 {
+		fmt.Fprintf(progress, "latency: %d forwards at %.0f/s\n", cfg.LatencyCount, cfg.Rate)
+		meter.start()
+		lat, err := conn.Run(ctx, Load{Count: cfg.LatencyCount, Rate: cfg.Rate, Window: cfg.Window, Payloads: payloads, FollowUps: true})
+		if err != nil {
+			return nil, fmt.Errorf("latency phase: %w\nhost log:\n%s", err, host.logTail())
+		}
+		p := phaseOf(lat, true)
+		p.CPU = meter.stop(lat.Acked)
+		rep.Latency = &p
+	}
+
+	fmt.Fprintf(progress, "recovery: kill -9 %s (pid %d)\n", discordPlugin, discord)
+	rec, err := conn.Recovery(ctx, payloads[0], probeInterval, recoveryTimeout, func() error {
+		if err := syscall.Kill(discord, syscall.SIGKILL); err != nil {
+			return fmt.Errorf("kill %s (pid %d): %w", discordPlugin, discord, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("recovery: %w\nhost log:\n%s", err, host.logTail())
+	}
+	rep.RecoveryMs = ms(rec)
+
+	if err := host.stop(); err != nil {
+		return nil, fmt.Errorf("%w\nhost log:\n%s", err, host.logTail())
+	}
+	rep.Targets = judge(rep, cfg)
+	return rep, nil
+}
+
+// runWarm sends a warm-up, then the measured phase, starting meter between
+// the two.
+func runWarm(ctx context.Context, conn *Connector, l Load, meter *cpuMeter) (Result, error) {
+	warm := l
+	warm.Count, warm.Duration, warm.Rate = warmupCount, 0, 0
+	if l.Duration <= 0 {
+		warm.Count = min(warmupCount, l.Count)
+	}
+	if _, err := conn.Run(ctx, warm); err != nil {
+		return Result{}, fmt.Errorf("warm-up: %w", err)
+	}
+	meter.start()
+	return conn.Run(ctx, l)
+}
+
+// waitHost waits for a child's handshake, failing early if it exits.
+func waitHost(ctx context.Context, conn *Connector, host *hostProcess) error {
+	ready := make(chan error, 1)
+	go func() { ready <- conn.WaitReady(ctx) }()
+	select {
+	case err := <-ready:
+		if err != nil {
+			return fmt.Errorf("%s did not connect: %w\nits log:\n%s", host.name(), err, host.logTail())
+		}
+		return nil
+	case <-host.exited():
+		return fmt.Errorf("%s exited before connecting (%v):\n%s", host.name(), host.err, host.logTail())
+	}
+}
+
+// waitGone waits until no peer is connected (the raw peer has left).
+func waitGone(ctx context.Context, conn *Connector) error {
+	for {
+		conn.mu.Lock()
+		gone, ch := conn.peer == nil, conn.changed
+		conn.mu.Unlock()
+		if gone {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// DESIGN §8 targets.
+const (
+	targetRatio      = 0.5
+	targetP99        = 2 * time.Millisecond
+	targetP99Rate    = 1000
+	targetHostRSS    = 64 << 20
+	targetDiscordRSS = 32 << 20
+	targetPluginsUp  = 200 * time.Millisecond
+	targetRecovery   = time.Second
+	// targetMemoryRun is how long DESIGN §8's memory figure wants the
+	// sustained run to be.
+	targetMemoryRun = 60 * time.Second
+)
+
+func judge(rep *Report, cfg BenchConfig) []Target {
+	var out []Target
+	out = append(out, Target{Name: "end-to-end throughput / raw", Want: fmt.Sprintf("≥ %.1f", targetRatio),
+		Got: fmt.Sprintf("%.2f", rep.Ratio), Met: rep.Ratio >= targetRatio})
+	lat := Target{Name: fmt.Sprintf("p99 forward→ack at %d/s offered", targetP99Rate), Want: fmt.Sprintf("≤ %s", targetP99)}
+	if rep.Latency != nil {
+		lat.Got = fmt.Sprintf("%.2f ms", rep.Latency.P99ms)
+		lat.Met = rep.Latency.P99ms <= ms(targetP99)
+		if cfg.Rate != targetP99Rate {
+			lat.Note = fmt.Sprintf("measured at %.0f/s", cfg.Rate)
+			lat.Met = false
+		}
+	} else {
+		lat.Got, lat.Note = "not measured", "--rate 0 skips the latency phase"
+	}
+	out = append(out, lat)
+	memNote := ""
+	if cfg.Duration < targetMemoryRun {
+		memNote = fmt.Sprintf("the end-to-end phase ran %.1f s; DESIGN §8 asks for 60 s (--duration 60s)", rep.EndToEnd.Seconds)
+	}
+	out = append(out,
+		Target{Name: "host RSS after sustained load", Want: "≤ 64 MiB", Got: fmt.Sprintf("%.1f MiB", rep.Host.RSSMiB),
+			Met: rep.Host.RSSMiB*(1<<20) <= targetHostRSS, Note: memNote},
+		Target{Name: "Discord plugin RSS after sustained load", Want: "≤ 32 MiB", Got: fmt.Sprintf("%.1f MiB", rep.Discord.RSSMiB),
+			Met: rep.Discord.RSSMiB*(1<<20) <= targetDiscordRSS, Note: memNote},
+		Target{Name: "all bundled plugins up", Want: fmt.Sprintf("≤ %s", targetPluginsUp), Got: fmt.Sprintf("%.0f ms", rep.PluginsUpMs),
+			Met: rep.PluginsUpMs <= ms(targetPluginsUp)},
+		Target{Name: "killed plugin serving again", Want: fmt.Sprintf("≤ %s", targetRecovery), Got: fmt.Sprintf("%.0f ms", rep.RecoveryMs),
+			Met: rep.RecoveryMs <= ms(targetRecovery)},
+	)
+	return out
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

@@ -1,0 +1,68 @@
+package loadtest
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// WriteText prints the report as tables for a human.
+func (r *Report) WriteText(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "relay-host bench: mix %q (%d Discord interactions, mean body %d bytes), window %d\n\n",
+		r.Mix, r.Payloads, r.MeanBodyBytes, r.Window)
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "phase\tforwards\tfollow-ups\tseconds\tforwards/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\t")
+	row := func(name string, p Phase) {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.2f\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t\n",
+			name, p.Forwards, p.FollowUps, p.Seconds, p.PerSecond, p.P50ms, p.P90ms, p.P99ms, p.MaxMs)
+	}
+	row("raw peer (decode + ack)", r.Raw)
+	row("end to end, unbounded", r.EndToEnd)
+	if r.Latency != nil {
+		row(fmt.Sprintf("end to end, %.0f/s offered", r.Latency.OfferedPerSecond), *r.Latency)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(&b, "\nratio end to end / raw: %.2f\n", r.Ratio)
+	fmt.Fprintf(&b, "CPU µs per forward: raw: connector %.1f, raw peer %.1f; end to end: connector %.1f, host %.1f, Discord plugin %.1f\n\n",
+		r.Raw.CPU.Bench, r.Raw.CPU.Peer, r.EndToEnd.CPU.Bench, r.EndToEnd.CPU.Peer, r.EndToEnd.CPU.Discord)
+
+	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "memory after the end-to-end phase\tpid\tRSS MiB\tpeak MiB\t")
+	for _, m := range []struct {
+		name string
+		m    MemoryReport
+	}{{"relay-host run", r.Host}, {discordPlugin, r.Discord}, {twilioPlugin, r.Twilio}} {
+		if m.m.PID == 0 {
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.1f\t\n", m.name, m.m.PID, m.m.RSSMiB, m.m.PeakMiB)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(&b, "\nplugins up (host log): %.0f ms; spawn to handshake: %.0f ms\n", r.PluginsUpMs, r.HostReadyMs)
+	fmt.Fprintf(&b, "kill -9 %s to serving again: %.0f ms\n\n", discordPlugin, r.RecoveryMs)
+
+	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "DESIGN §8 target\twant\tgot\t\t")
+	for _, t := range r.Targets {
+		verdict := "met"
+		if !t.Met {
+			verdict = "MISSED"
+		}
+		note := ""
+		if t.Note != "" {
+			note = "(" + t.Note + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.Name, t.Want, t.Got, verdict, note)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}

@@ -1,0 +1,173 @@
+package relay
+
+import (
+	"bytes"
+	"encoding/json"
+	"slices"
+	"unicode/utf8"
+)
+
+// appendValue appends the JSON form of v for the value kinds outbound
+// actions are built from (strings, booleans, null, and maps and slices of
+// them), with object keys sorted as encoding/json sorts them; ok is false
+// for anything else, which the caller then encodes with encoding/json. It
+// spares the reflection and allocations of encoding/json on every reply.
+func appendValue(dst []byte, v any) (_ []byte, ok bool) {
+	switch x := v.(type) {
+	case nil:
+		return append(dst, "null"...), true
+	case string:
+		return appendString(dst, x), true
+	case bool:
+		if x {
+			return append(dst, "true"...), true
+		}
+		return append(dst, "false"...), true
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		dst = append(dst, '{')
+		for i, k := range keys {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendString(dst, k)
+			dst = append(dst, ':')
+			if dst, ok = appendValue(dst, x[k]); !ok {
+				return dst, false
+			}
+		}
+		return append(dst, '}'), true
+	case map[string]string:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		dst = append(dst, '{')
+		for i, k := range keys {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendString(dst, k)
+			dst = append(dst, ':')
+			dst = appendString(dst, x[k])
+		}
+		return append(dst, '}'), true
+	case []string:
+		if x == nil {
+			return append(dst, "null"...), true
+		}
+		dst = append(dst, '[')
+		for i, s := range x {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendString(dst, s)
+		}
+		return append(dst, ']'), true
+	case []any:
+		if x == nil {
+			return append(dst, "null"...), true
+		}
+		dst = append(dst, '[')
+		for i, item := range x {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			if dst, ok = appendValue(dst, item); !ok {
+				return dst, false
+			}
+		}
+		return append(dst, ']'), true
+	}
+	return dst, false
+}
+
+// appendString appends s as a JSON string the way encoding/json does with
+// HTML escaping off: \" \\ \b \f \n \r \t, \u00XX for other control
+// characters, \u2028 and \u2029, and U+FFFD for invalid UTF-8.
+func appendString(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// appendAction appends the JSON object of an outbound action: fast for the
+// kinds appendValue knows, compacted for json.RawMessage, encoding/json for
+// anything else.
+func appendAction(dst []byte, action any) ([]byte, error) {
+	switch a := action.(type) {
+	case json.RawMessage:
+		if rawKind(a) != '{' {
+			return dst, ErrActionNotObject
+		}
+		var b bytes.Buffer
+		if err := json.Compact(&b, a); err != nil {
+			return dst, err
+		}
+		return append(dst, b.Bytes()...), nil
+	case map[string]any:
+		if out, ok := appendValue(dst, a); ok {
+			return out, nil
+		}
+	}
+	b, err := encode(action)
+	if err != nil {
+		return dst, err
+	}
+	b = b[:len(b)-1] // drop encode's newline
+	if rawKind(b) != '{' {
+		return dst, ErrActionNotObject
+	}
+	return append(dst, b...), nil
+}
