@@ -377,9 +377,8 @@ func (c *Connector) onHello(p *peer, platform string) {
 	if err != nil {
 		return
 	}
-	if !p.queue(append(b, '\n')) {
-		return
-	}
+	// The peer becomes current before its descriptor leaves: a peer that has
+	// its descriptor may start a phase at once.
 	c.mu.Lock()
 	if !p.handshaked {
 		p.handshaked = true
@@ -388,6 +387,7 @@ func (c *Connector) onHello(p *peer, platform string) {
 		c.changed = make(chan struct{})
 	}
 	c.mu.Unlock()
+	_ = p.queue(append(b, '\n')) // a peer that went away is cleared when its reader ends
 }
 
 // current returns the handshaked peer and the run in progress.
