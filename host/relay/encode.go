@@ -24,39 +24,9 @@ func appendValue(dst []byte, v any) (_ []byte, ok bool) {
 		}
 		return append(dst, "false"...), true
 	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		dst = append(dst, '{')
-		for i, k := range keys {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendString(dst, k)
-			dst = append(dst, ':')
-			if dst, ok = appendValue(dst, x[k]); !ok {
-				return dst, false
-			}
-		}
-		return append(dst, '}'), true
+		return appendObject(dst, x)
 	case map[string]string:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		dst = append(dst, '{')
-		for i, k := range keys {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendString(dst, k)
-			dst = append(dst, ':')
-			dst = appendString(dst, x[k])
-		}
-		return append(dst, '}'), true
+		return appendObject(dst, x)
 	case []string:
 		if x == nil {
 			return append(dst, "null"...), true
@@ -170,4 +140,26 @@ func appendAction(dst []byte, action any) ([]byte, error) {
 		return dst, ErrActionNotObject
 	}
 	return append(dst, b...), nil
+}
+
+// appendObject appends a JSON object with keys sorted as encoding/json sorts
+// them; ok is false when a value is of a kind appendValue does not handle.
+func appendObject[V any](dst []byte, m map[string]V) (_ []byte, ok bool) {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	dst = append(dst, '{')
+	for i, k := range keys {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendString(dst, k)
+		dst = append(dst, ':')
+		if dst, ok = appendValue(dst, any(m[k])); !ok {
+			return dst, false
+		}
+	}
+	return append(dst, '}'), true
 }
