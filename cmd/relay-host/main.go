@@ -47,6 +47,7 @@ func commands() []command {
 		{"dev", "run an embedded connector, the bundled plugins and the echo agent locally", devCommand},
 		{"convert", "run one request body through the plugin for a platform and print the result", convertCommand},
 		{"plugins", "list the installed plugins, or pin their checksums", pluginsCommand},
+		{"enroll", "trade a single-use enrollment token for this gateway's credentials file", enrollCommand},
 		{"bench", "measure throughput, latency and memory against a local connector (loopback only)", benchCommand},
 		{"version", "print the version", versionCommand},
 	}

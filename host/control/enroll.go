@@ -1,0 +1,91 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"strings"
+)
+
+// EnrollRequest is what a self-hosted gateway sends to enroll.
+type EnrollRequest struct {
+	// EnrollmentToken is the single-use token the connector's operator
+	// issued for this tenant.
+	EnrollmentToken string
+	// GatewayID is the id to enroll under (relay-host's default is
+	// "gw-<hostname>").
+	GatewayID string
+}
+
+// enrollBody is the wire form of an enroll request.
+type enrollBody struct {
+	EnrollmentToken string `json:"enrollmentToken"`
+	GatewayID       string `json:"gatewayId"`
+}
+
+// issuedCredentials is the wire form of an enroll or provision answer.
+type issuedCredentials struct {
+	Secret       string   `json:"secret"`
+	DeliveryKey  string   `json:"deliveryKey"`
+	Tenant       string   `json:"tenant"`
+	GatewayID    string   `json:"gatewayId"`
+	RouteKeys    []string `json:"routeKeys"`
+	SecretIssued *bool    `json:"secretIssued"`
+}
+
+// ErrEmptyField is returned for a request without a field it needs.
+var ErrEmptyField = errors.New("required field is empty")
+
+// Enroll exchanges a single-use enrollment token for this gateway's
+// credentials: POST {base}/relay/enroll with {"enrollmentToken","gatewayId"}
+// and the caller identity as bearer. A 2xx answer must carry a secret. The
+// credentials returned hold c.Connector, the answer's gatewayId (the
+// requested one when the answer has none), secret, deliveryKey and tenant;
+// the caller adds WakeURL. A 401 is a StatusError wrapping
+// ErrCallerRejected, a 403 one wrapping ErrEnrollmentTokenRefused.
+func Enroll(ctx context.Context, c *Client, req EnrollRequest) (Credentials, error) {
+	switch {
+	case strings.TrimSpace(req.EnrollmentToken) == "":
+		return Credentials{}, &fieldError{EnrollPath, "enrollment token"}
+	case strings.TrimSpace(req.GatewayID) == "":
+		return Credentials{}, &fieldError{EnrollPath, "gateway id"}
+	}
+	bearer, err := c.bearer(ctx, EnrollPath)
+	if err != nil {
+		return Credentials{}, err
+	}
+	a, err := c.post(ctx, EnrollPath, bearer, enrollBody{EnrollmentToken: req.EnrollmentToken, GatewayID: req.GatewayID})
+	if err != nil {
+		return Credentials{}, err
+	}
+	var ans issuedCredentials
+	if err := decodeAnswer(EnrollPath, a, &ans); err != nil {
+		return Credentials{}, err
+	}
+	if ans.Secret == "" {
+		return Credentials{}, &ResponseError{Endpoint: EnrollPath, Status: a.status, Problem: "no secret"}
+	}
+	return c.credentials(ans, req.GatewayID), nil
+}
+
+// credentials builds Credentials from an answer that carries a secret.
+func (c *Client) credentials(ans issuedCredentials, requestedID string) Credentials {
+	id := ans.GatewayID
+	if id == "" {
+		id = requestedID
+	}
+	return Credentials{
+		Connector:   c.Connector,
+		GatewayID:   id,
+		Secret:      ans.Secret,
+		DeliveryKey: ans.DeliveryKey,
+		Tenant:      ans.Tenant,
+	}
+}
+
+// fieldError is a request refused before sending for a missing field.
+type fieldError struct {
+	endpoint, field string
+}
+
+func (e *fieldError) Error() string { return e.endpoint + ": the " + e.field + " is empty" }
+func (e *fieldError) Unwrap() error { return ErrEmptyField }
