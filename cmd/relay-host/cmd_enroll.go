@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/relayhost/relay-host/host/control"
 )
@@ -107,7 +108,7 @@ func defaultGatewayID() string {
 
 func enrollCommand(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet(env, "enroll", "enroll --connector URL --token TOKEN [--gateway-id ID] [--credentials PATH] [--wake-url URL] [--force] (--caller-token-file PATH | --idp-token-url URL --idp-client-id ID --idp-client-secret-file PATH [--idp-scope S])", enrollAbout)
-	var connector, token, gatewayID, credsPath, wakeURL string
+	var connector, token, gatewayID, credsPath, wakeURL, timeout string
 	var force bool
 	var cf callerFlags
 	fs.stringVar(&connector, "connector", "RELAY_CONNECTOR_URL", "", "connector URL, e.g. https://connector.example (wss://…/relay works too) (required)")
@@ -119,6 +120,7 @@ func enrollCommand(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	fs.callerIdentityFlags(&cf)
+	fs.stringVar(&timeout, "timeout", "RELAY_ENROLL_TIMEOUT", control.DefaultTimeout.String(), "how long to wait for the identity provider and for the connector, each")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
@@ -137,9 +139,16 @@ func enrollCommand(ctx context.Context, env *environment, args []string) error {
 	case credsPath == "":
 		return fs.usageErrorf("--credentials is empty")
 	}
+	wait, err := time.ParseDuration(timeout)
+	if err != nil || wait <= 0 {
+		return fs.usageErrorf("--timeout %q: want a positive duration such as 30s", timeout)
+	}
 	identity, err := cf.tokenSource(fs)
 	if err != nil {
 		return err
+	}
+	if cc, ok := identity.(*control.ClientCredentialsSource); ok {
+		cc.Timeout = wait
 	}
 	if wakeURL != "" {
 		if u, err := url.Parse(wakeURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
@@ -150,6 +159,7 @@ func enrollCommand(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return fmt.Errorf("--connector: %w", err)
 	}
+	client.Timeout = wait
 	// The enrollment token is single-use: make sure the credentials can be
 	// written before spending it.
 	if err := control.CheckCredentialsPath(credsPath, force); err != nil {
@@ -201,7 +211,7 @@ func enrollAdvice(err error, connector string) error {
 	case errors.As(err, &fe):
 		return fmt.Errorf("%w: check --caller-token-file", err)
 	case errors.Is(err, control.ErrTimeout):
-		return fmt.Errorf("%w: check --connector %s and that the connector is up", err, connector)
+		return fmt.Errorf("%w: check --connector %s and that the connector is up, or raise --timeout", err, connector)
 	case errors.As(err, &te):
 		return fmt.Errorf("%w: check --connector %s and that the connector is reachable", err, connector)
 	case errors.As(err, &re):
