@@ -377,27 +377,20 @@ func encodeJSON(v any) ([]byte, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
-// decodeAnswer unmarshals a 2xx answer into v, or returns the
-// ResponseError saying why it cannot.
-func decodeAnswer(endpoint string, a answer, v any) error {
+// decodeObject returns the members of a 2xx answer that must be a JSON
+// object, or the ResponseError saying why it is not one.
+func decodeObject(endpoint string, a answer) (map[string]json.RawMessage, error) {
 	if a.over {
-		return &ResponseError{Endpoint: endpoint, Status: a.status, Problem: fmt.Sprintf("larger than %d bytes", MaxResponseBytes)}
+		return nil, &ResponseError{Endpoint: endpoint, Status: a.status, Problem: fmt.Sprintf("larger than %d bytes", MaxResponseBytes)}
 	}
 	if !json.Valid(a.body) {
-		return &ResponseError{Endpoint: endpoint, Status: a.status, Problem: "not JSON"}
+		return nil, &ResponseError{Endpoint: endpoint, Status: a.status, Problem: "not JSON"}
 	}
-	trimmed := bytes.TrimSpace(a.body)
-	if len(trimmed) == 0 || trimmed[0] != '{' {
-		return &ResponseError{Endpoint: endpoint, Status: a.status, Problem: "not a JSON object"}
+	var m map[string]json.RawMessage
+	if trimmed := bytes.TrimSpace(a.body); trimmed[0] != '{' || json.Unmarshal(trimmed, &m) != nil {
+		return nil, &ResponseError{Endpoint: endpoint, Status: a.status, Problem: "not a JSON object"}
 	}
-	if err := json.Unmarshal(a.body, v); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) && te.Field != "" {
-			return &ResponseError{Endpoint: endpoint, Status: a.status, Problem: fmt.Sprintf("field %q is not a %s", te.Field, te.Type)}
-		}
-		return &ResponseError{Endpoint: endpoint, Status: a.status, Problem: "not the expected JSON object"}
-	}
-	return nil
+	return m, nil
 }
 
 // bearer fetches the caller identity token.

@@ -155,11 +155,14 @@ func WriteCredentials(path string, c Credentials, force bool) (err error) {
 	if strings.TrimSpace(c.GatewayID) == "" || strings.TrimSpace(c.Secret) == "" {
 		return &FileError{What: credentialsWhat, Path: path, Problem: "refusing to write credentials without a gateway id and a secret", Err: ErrIncomplete}
 	}
-	data, err := json.MarshalIndent(c, "", "  ")
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // a wake URL's & stays readable
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(c); err != nil {
 		return fmt.Errorf("encode credentials: %w", err)
 	}
-	data = append(data, '\n')
+	data := buf.Bytes()
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, tempPattern(path)) // created 0600
 	if err != nil {

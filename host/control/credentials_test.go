@@ -1,6 +1,7 @@
 package control
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -73,6 +74,7 @@ func TestWriteCredentialsFormModeAndNoLeftovers(t *testing.T) {
 			path := filepath.Join(dir, "relay-credentials.json")
 			c := sampleCredentials()
 			c.WakeURL = tt.wakeURL
+			c.Tenant = "a&b<c>"
 			if err := WriteCredentials(path, c, false); err != nil {
 				t.Fatal(err)
 			}
@@ -87,6 +89,9 @@ func TestWriteCredentialsFormModeAndNoLeftovers(t *testing.T) {
 				t.Errorf("directory holds %v, want only the credentials file", names)
 			}
 			data, _ := os.ReadFile(path)
+			if !bytes.Contains(data, []byte(`"a&b<c>"`)) {
+				t.Errorf("the file escapes HTML characters: %s", data)
+			}
 			var m map[string]string
 			if err := json.Unmarshal(data, &m); err != nil {
 				t.Fatalf("%s: %v", data, err)
@@ -99,7 +104,7 @@ func TestWriteCredentialsFormModeAndNoLeftovers(t *testing.T) {
 			if !reflect.DeepEqual(keys, tt.wantKeys) {
 				t.Errorf("keys %v, want %v", keys, tt.wantKeys)
 			}
-			if m["gateway_id"] != "gw-1" || m["secret"] != testSecret || m["delivery_key"] != "dk-1" || m["tenant"] != "tenant-a" || m["connector"] != "https://connector.example" {
+			if m["gateway_id"] != "gw-1" || m["secret"] != testSecret || m["delivery_key"] != "dk-1" || m["tenant"] != "a&b<c>" || m["connector"] != "https://connector.example" {
 				t.Errorf("content %v", m)
 			}
 			got, err := ReadCredentials(path)

@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 )
@@ -22,14 +23,49 @@ type enrollBody struct {
 	GatewayID       string `json:"gatewayId"`
 }
 
-// issuedCredentials is the wire form of an enroll or provision answer.
+// issuedCredentials is an enroll or provision answer:
+// {secret, deliveryKey, tenant, gatewayId, routeKeys, secretIssued}.
 type issuedCredentials struct {
-	Secret       string   `json:"secret"`
-	DeliveryKey  string   `json:"deliveryKey"`
-	Tenant       string   `json:"tenant"`
-	GatewayID    string   `json:"gatewayId"`
-	RouteKeys    []string `json:"routeKeys"`
-	SecretIssued *bool    `json:"secretIssued"`
+	Secret       string
+	DeliveryKey  string
+	Tenant       string
+	GatewayID    string
+	RouteKeys    []string
+	SecretIssued *bool
+}
+
+// decodeIssued reads a 2xx enroll or provision answer. It must be a JSON
+// object; "secret" must be a string and "secretIssued" a boolean when
+// present, since they decide the outcome. The other fields only inform: one
+// of an unexpected type is left empty rather than failing an exchange that
+// may already have spent a single-use enrollment token.
+func decodeIssued(endpoint string, a answer) (issuedCredentials, error) {
+	raw, err := decodeObject(endpoint, a)
+	if err != nil {
+		return issuedCredentials{}, err
+	}
+	var ans issuedCredentials
+	if v, ok := raw["secret"]; ok && !isNull(v) {
+		if json.Unmarshal(v, &ans.Secret) != nil {
+			return issuedCredentials{}, &ResponseError{Endpoint: endpoint, Status: a.status, Problem: `field "secret" is not a string`}
+		}
+	}
+	if v, ok := raw["secretIssued"]; ok && !isNull(v) {
+		var issued bool
+		if json.Unmarshal(v, &issued) != nil {
+			return issuedCredentials{}, &ResponseError{Endpoint: endpoint, Status: a.status, Problem: `field "secretIssued" is not a boolean`}
+		}
+		ans.SecretIssued = &issued
+	}
+	for key, dst := range map[string]*string{"deliveryKey": &ans.DeliveryKey, "tenant": &ans.Tenant, "gatewayId": &ans.GatewayID} {
+		if v, ok := raw[key]; ok && json.Unmarshal(v, dst) != nil {
+			*dst = ""
+		}
+	}
+	if v, ok := raw["routeKeys"]; ok && json.Unmarshal(v, &ans.RouteKeys) != nil {
+		ans.RouteKeys = nil
+	}
+	return ans, nil
 }
 
 // ErrEmptyField is returned for a request without a field it needs.
@@ -57,8 +93,8 @@ func Enroll(ctx context.Context, c *Client, req EnrollRequest) (Credentials, err
 	if err != nil {
 		return Credentials{}, err
 	}
-	var ans issuedCredentials
-	if err := decodeAnswer(EnrollPath, a, &ans); err != nil {
+	ans, err := decodeIssued(EnrollPath, a)
+	if err != nil {
 		return Credentials{}, err
 	}
 	if ans.Secret == "" {

@@ -164,7 +164,7 @@ func TestEnrollFailures(t *testing.T) {
 		}},
 		{"a 2xx whose secret is not a string", reply{body: `{"secret":12345}`}, func(t *testing.T, err error) {
 			var re *ResponseError
-			if !errors.As(err, &re) || !strings.Contains(re.Problem, "secret") {
+			if !errors.As(err, &re) || re.Problem != `field "secret" is not a string` {
 				t.Errorf("err = %v", err)
 			}
 		}},
@@ -263,5 +263,16 @@ func TestEnrollCallerIdentityFailureSendsNothing(t *testing.T) {
 	}
 	if len(f.seen()) != 0 {
 		t.Errorf("%d requests sent", len(f.seen()))
+	}
+}
+
+func TestEnrollCallerDeadlineIsNotOurTimeout(t *testing.T) {
+	f := newFakeConnector(t, reply{hang: true})
+	c, _ := newTestClient(t, f)
+	ctx, cancel := context.WithDeadline(testCtx(t), time.Now().Add(-time.Second))
+	defer cancel()
+	_, err := Enroll(ctx, c, EnrollRequest{EnrollmentToken: "t", GatewayID: "g"})
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrTimeout) {
+		t.Errorf("err = %v, want the caller's deadline, not ErrTimeout", err)
 	}
 }

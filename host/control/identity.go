@@ -235,10 +235,12 @@ func idpError(ctx context.Context, tokenURL string, timeout time.Duration, err e
 	switch {
 	case errors.As(err, &re) && re.Response != nil:
 		return &IdPError{TokenURL: tokenURL, Status: re.Response.StatusCode, Code: clip(re.ErrorCode), Detail: clip(re.ErrorDescription), Err: err}
-	case errors.Is(cause, errExchangeTimeout), errors.As(err, &ne) && ne.Timeout():
+	case errors.Is(cause, errExchangeTimeout):
 		return &IdPError{TokenURL: tokenURL, Timeout: timeout, Err: err}
 	case cause != nil:
 		return fmt.Errorf("identity provider %s: %w", tokenURL, cause)
+	case errors.As(err, &ne) && ne.Timeout():
+		return &IdPError{TokenURL: tokenURL, Timeout: timeout, Err: err}
 	case errors.As(err, &ue):
 		return &IdPError{TokenURL: tokenURL, Problem: ue.Err.Error(), Err: err}
 	}

@@ -1,6 +1,7 @@
 package control
 
 import (
+	"context"
 	"errors"
 	"io"
 	"io/fs"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestFileToken(t *testing.T) {
@@ -184,7 +186,11 @@ func TestClientCredentialsFailures(t *testing.T) {
 			tt.setup(te)
 			src := ClientCredentials(te.URL+"/token", "relay-gw", clientSecret, "")
 			src.Timeout = hangTimeout
+			start := time.Now()
 			_, err := src.Token(testCtx(t))
+			if took := time.Since(start); took > testTimeout/2 {
+				t.Errorf("Token took %s with a %s timeout", took, hangTimeout)
+			}
 			if err == nil {
 				t.Fatal("Token succeeded")
 			}
@@ -214,5 +220,16 @@ func TestEnrollWithClientCredentials(t *testing.T) {
 	}
 	if got := f.seen()[0].header.Get("Authorization"); got != "Bearer idp-access-token" {
 		t.Errorf("enroll Authorization %q, want the IdP's access token", got)
+	}
+}
+
+func TestClientCredentialsCallerDeadlineIsNotOurTimeout(t *testing.T) {
+	te := newTokenEndpoint(t)
+	src := ClientCredentials(te.URL, "relay-gw", clientSecret, "")
+	ctx, cancel := context.WithDeadline(testCtx(t), time.Now().Add(-time.Second))
+	defer cancel()
+	_, err := src.Token(ctx)
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrTimeout) {
+		t.Errorf("err = %v, want the caller's deadline, not ErrTimeout", err)
 	}
 }

@@ -87,8 +87,8 @@ func provision(ctx context.Context, c *Client, bearer string, req ProvisionReque
 	if err != nil {
 		return ProvisionResult{}, err
 	}
-	var ans issuedCredentials
-	if err := decodeAnswer(ProvisionPath, a, &ans); err != nil {
+	ans, err := decodeIssued(ProvisionPath, a)
+	if err != nil {
 		return ProvisionResult{}, err
 	}
 	res := ProvisionResult{RouteKeys: ans.RouteKeys}

@@ -58,8 +58,9 @@ func TestProvisionAnswers(t *testing.T) {
 		{"withheld, with a stray delivery key dropped", `{"secretIssued":false,"deliveryKey":"d"}`, false, ""},
 		{"neither secret nor secretIssued", `{"tenant":"t","gatewayId":"g"}`, false, "neither secret nor secretIssued"},
 		{"secretIssued true without a secret", `{"secretIssued":true}`, false, "secretIssued is true but there is no secret"},
-		{"secretIssued not a boolean", `{"secretIssued":"no"}`, false, `field "secretIssued" is not a bool`},
+		{"secretIssued not a boolean", `{"secretIssued":"no"}`, false, `field "secretIssued" is not a boolean`},
 		{"not JSON", `ok`, false, "not JSON"},
+		{"informative fields of odd types are left empty", `{"secret":"s","tenant":7,"routeKeys":"r","gatewayId":null}`, true, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFakeConnector(t, reply{body: tt.body})
