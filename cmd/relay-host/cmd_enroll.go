@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -226,4 +227,19 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// readCredentialsFlag reads the credentials file named by run's
+// --credentials (or $RELAY_CREDENTIALS) and says what to do when it cannot.
+func readCredentialsFlag(path string) (control.Credentials, error) {
+	c, err := control.ReadCredentials(path)
+	switch {
+	case err == nil:
+		return c, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return c, fmt.Errorf("--credentials: %w: run 'relay-host enroll --credentials %s …' first, or point --credentials at the file it wrote", err, shellQuote(path))
+	case errors.Is(err, control.ErrMalformed), errors.Is(err, control.ErrIncomplete):
+		return c, fmt.Errorf("--credentials: %w: this is not a file 'relay-host enroll' wrote; enroll again (with --force to replace it)", err)
+	}
+	return c, fmt.Errorf("--credentials: %w", err)
 }

@@ -385,3 +385,31 @@ func TestEnrollHelpExplainsEveryFlag(t *testing.T) {
 		}
 	}
 }
+
+func TestReadCredentialsFlagAdvice(t *testing.T) {
+	dir := t.TempDir()
+	good := enrollPrivateFile(t, dir, "good.json", `{"connector":"https://c","gateway_id":"gw-1","secret":"`+enrollSecret+`"}`)
+	if c, err := readCredentialsFlag(good); err != nil || c.GatewayID != "gw-1" || c.Secret != enrollSecret {
+		t.Fatalf("readCredentialsFlag = %v, %v", c, err)
+	}
+	open := enrollPrivateFile(t, dir, "open.json", `{"gateway_id":"gw-1","secret":"`+enrollSecret+`"}`)
+	if err := os.Chmod(open, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ name, path, want string }{
+		{"missing", filepath.Join(dir, "absent.json"), "run 'relay-host enroll --credentials"},
+		{"world-readable", open, "chmod 600 " + open},
+		{"malformed", enrollPrivateFile(t, dir, "bad.json", `{"gateway_id":`), "enroll again"},
+		{"incomplete", enrollPrivateFile(t, dir, "half.json", `{"gateway_id":"gw-1"}`), "has no secret"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := readCredentialsFlag(tt.path)
+			if err == nil || !strings.HasPrefix(err.Error(), "--credentials: ") || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), tt.path) {
+				t.Errorf("err = %v, want it to name --credentials and the file and say %q", err, tt.want)
+			}
+			if err != nil && strings.Contains(err.Error(), enrollSecret) {
+				t.Errorf("error text carries the secret: %v", err)
+			}
+		})
+	}
+}

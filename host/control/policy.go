@@ -163,3 +163,16 @@ func parsePolicy(i int, raw json.RawMessage) (Policy, error) {
 	}
 	return p, nil
 }
+
+// PostPolicies posts every policy in order with PostPolicy, minting a
+// fresh bearer for each with mint (the upgrade token lives five minutes),
+// and returns the ones that failed; a failure never stops the others.
+func PostPolicies(ctx context.Context, c *Client, mint func() string, ps []Policy) []PlatformFailure {
+	var failures []PlatformFailure
+	for _, p := range ps {
+		if err := PostPolicy(ctx, c, mint(), p); err != nil {
+			failures = append(failures, PlatformFailure{Platform: p.Platform, Err: err})
+		}
+	}
+	return failures
+}

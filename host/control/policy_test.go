@@ -2,6 +2,7 @@ package control
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -170,4 +171,25 @@ func FuzzParsePolicies(f *testing.F) {
 			seen[p.Platform] = true
 		}
 	})
+}
+
+func TestPostPoliciesGoesOnAfterAFailure(t *testing.T) {
+	f := newFakeConnector(t,
+		reply{platform: "discord", status: 500, body: `{"error":"later"}`},
+		reply{platform: "twilio", status: 200},
+	)
+	c, err := NewClient(f.URL, nil, "relay-host/test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	minted := 0
+	mint := func() string { minted++; return fmt.Sprintf("upgrade-%d", minted) }
+	failures := PostPolicies(testCtx(t), c, mint, []Policy{{Platform: "discord"}, {Platform: "twilio"}})
+	if len(failures) != 1 || failures[0].Platform != "discord" || !strings.Contains(failures[0].Error(), "later") {
+		t.Errorf("failures %v, want discord's only", failures)
+	}
+	reqs := f.seen()
+	if len(reqs) != 2 || reqs[0].header.Get("Authorization") != "Bearer upgrade-1" || reqs[1].header.Get("Authorization") != "Bearer upgrade-2" {
+		t.Errorf("requests %v: want two, each with a freshly minted bearer", reqs)
+	}
 }
