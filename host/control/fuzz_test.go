@@ -2,6 +2,7 @@ package control
 
 import (
 	"encoding/json"
+	"errors"
 	"net/url"
 	"strings"
 	"testing"
@@ -60,6 +61,36 @@ func FuzzBaseURL(f *testing.F) {
 		}
 		if again, err := BaseURL(base); err != nil || (again != base && !strings.HasSuffix(base, relaySuffix)) {
 			t.Fatalf("BaseURL(%q) = %q, then %q, %v", in, base, again, err)
+		}
+	})
+}
+
+// FuzzDecodeIssued checks that the enroll/provision answer decoder never
+// panics, that every refusal is a ResponseError, and that what it accepts
+// was a JSON object whose secret, when set, is that object's string.
+func FuzzDecodeIssued(f *testing.F) {
+	f.Add([]byte(`{"secret":"s","deliveryKey":"d","tenant":"t","gatewayId":"g","routeKeys":["a"]}`))
+	f.Add([]byte(`{"secretIssued":false,"routeKeys":null}`))
+	f.Add([]byte(`{"secret":1,"secretIssued":"x"}`))
+	f.Add([]byte(`[{"secret":"s"}]`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		ans, err := decodeIssued(EnrollPath, answer{status: 200, body: body})
+		if err != nil {
+			var re *ResponseError
+			if !errors.As(err, &re) {
+				t.Fatalf("error %v is not a ResponseError", err)
+			}
+			return
+		}
+		var m map[string]json.RawMessage
+		if json.Unmarshal(body, &m) != nil {
+			t.Fatalf("accepted a body that is not a JSON object: %q", body)
+		}
+		if ans.Secret != "" {
+			var s string
+			if json.Unmarshal(m["secret"], &s) != nil || s != ans.Secret {
+				t.Fatalf("secret %q does not come from the body %q", ans.Secret, body)
+			}
 		}
 	})
 }
