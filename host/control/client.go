@@ -107,6 +107,7 @@ type URLError struct {
 	Problem string
 }
 
+// Error describes the failure.
 func (e *URLError) Error() string {
 	if e.URL == "" {
 		return "connector URL: " + e.Problem
@@ -180,6 +181,7 @@ func (e *StatusError) cause() error {
 	return nil
 }
 
+// Error describes the failure.
 func (e *StatusError) Error() string {
 	if c := e.cause(); c != nil {
 		return c.Error()
@@ -216,6 +218,7 @@ type ResponseError struct {
 	Problem  string
 }
 
+// Error describes the failure.
 func (e *ResponseError) Error() string {
 	return fmt.Sprintf("%s: unusable answer (%s): %s", e.Endpoint, statusText(e.Status), e.Problem)
 }
@@ -233,6 +236,7 @@ type TransportError struct {
 	Err      error
 }
 
+// Error describes the failure.
 func (e *TransportError) Error() string {
 	if e.Timeout > 0 {
 		return fmt.Sprintf("%s: no answer from %s within %s", e.Endpoint, e.URL, e.Timeout)

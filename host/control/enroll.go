@@ -123,5 +123,8 @@ type fieldError struct {
 	endpoint, field string
 }
 
+// Error describes the failure.
 func (e *fieldError) Error() string { return e.endpoint + ": the " + e.field + " is empty" }
+
+// Unwrap returns the cause.
 func (e *fieldError) Unwrap() error { return ErrEmptyField }

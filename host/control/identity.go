@@ -50,6 +50,7 @@ type FileError struct {
 	Err     error  // the cause: an fs error or one of this package's sentinels
 }
 
+// Error describes the failure.
 func (e *FileError) Error() string {
 	return fmt.Sprintf("%s %s: %s", e.What, e.Path, e.Problem)
 }
@@ -173,6 +174,7 @@ type IdPError struct {
 	Err      error
 }
 
+// Error describes the failure.
 func (e *IdPError) Error() string {
 	msg := "identity provider " + e.TokenURL
 	switch {

@@ -37,6 +37,7 @@ type ManifestError struct {
 	Problem string
 }
 
+// Error describes the failure.
 func (e *ManifestError) Error() string {
 	switch {
 	case e.Index < 0:

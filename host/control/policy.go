@@ -61,6 +61,7 @@ type PolicyError struct {
 	Problem string
 }
 
+// Error describes the failure.
 func (e *PolicyError) Error() string {
 	switch {
 	case e.Index < 0:

@@ -120,6 +120,7 @@ type PlatformFailure struct {
 	Err      error
 }
 
+// Error describes the failure.
 func (f PlatformFailure) Error() string { return "provision " + f.Platform + ": " + f.Err.Error() }
 
 // Unwrap returns the failure's cause.
