@@ -47,6 +47,11 @@ var typedCases = []struct {
 	{`{"type":2,"member":{"user":"s"},"user":{"id":"u"},"data":{"name":"x"}}`, true},
 	{`{"type":2,"member":[],"user":{"id":"u","username":"n"},"data":{"name":"///"}}`, true},
 	{`{"type":2,"data":{"name":"x/","type":2,"target_id":" \u001c "}}`, true},
+	// Found by FuzzTypedMatchesGeneric against mutants of the typed path: an
+	// empty value between two parts, a select without a custom_id.
+	{`{"type":2,"data":{"name":1,"options":[{"value":""},{"value":"0"}]}}`, true},
+	{`{"type":2,"data":{"name":"x","options":[{"type":3,"value":" \t "},{"type":1,"name":"sub"},{"value":"v"}]}}`, true},
+	{`{"type":3,"data":{"component_type":7,"values":[""]}}`, true},
 	// Rejections decided by the typed path.
 	{`{"type":2,"data":[1]}`, true},
 	{`{"type":5,"data":0.5}`, true},
