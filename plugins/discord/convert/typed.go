@@ -16,7 +16,8 @@ import (
 // components, resolved objects) are kept as their text and scanned again
 // when the rules walk them, so the typed path allocates little besides its
 // output (a string with escapes is the exception: it is unescaped into a
-// copy).
+// copy). A part nested k levels deep in a walked list is scanned at most k+1
+// times; MaxDepth bounds k, so the work stays linear in the body.
 //
 // It keeps every guarantee of the generic path (decode into map[string]any,
 // then walk): the same inputs are rejected with the same reasons, the last
