@@ -95,8 +95,8 @@ func (d *decoder) space() {
 }
 
 // spaceRun skips JSON whitespace; after a newline, the indentation that
-// follows is counted eight bytes at a time. It is kept out of line so that space,
-// its fast check, stays small enough to be inlined everywhere.
+// follows is counted eight bytes at a time. It is kept out of line so that
+// space, its fast check, stays small enough to be inlined everywhere.
 //
 //go:noinline
 func (d *decoder) spaceRun() {
