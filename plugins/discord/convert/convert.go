@@ -57,7 +57,21 @@ func Convert(f pluginapi.Forward) pluginapi.Result {
 }
 
 // ConvertDetailed is Convert that also reports Details.
+//
+// It converts on the typed path (typed.go), which decodes only the fields
+// the rules read; for the rare body that path cannot decide, on the generic
+// path (decode the whole body, then walk it). Both give the same result for
+// every body.
 func ConvertDetailed(f pluginapi.Forward) (pluginapi.Result, Details) {
+	if res, d, decided := convertTyped(f); decided {
+		return res, d
+	}
+	return convertGeneric(f)
+}
+
+// convertGeneric is the generic path: the whole body decoded into
+// map[string]any, then walked.
+func convertGeneric(f pluginapi.Forward) (pluginapi.Result, Details) {
 	var d Details
 	body, reason := parseBody(f.Body)
 	if reason != "" {

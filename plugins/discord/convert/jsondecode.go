@@ -1,7 +1,9 @@
 package convert
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"math/bits"
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -66,28 +68,62 @@ func decodeJSON(b []byte) (any, *decodeError) {
 	return v, nil
 }
 
-// fail records an error at the current offset: truncation when the input is
-// exhausted, else a syntax error.
+// fail records an error at the current offset (see setErr) and yields no
+// value.
 func (d *decoder) fail() (any, bool) {
+	d.setErr()
+	return nil, false
+}
+
+// setErr records an error at the current offset: truncation when the input
+// is exhausted, else a syntax error.
+func (d *decoder) setErr() {
 	if d.i >= len(d.b) {
 		d.err = decodeError{kind: errTruncated, offset: len(d.b)}
 	} else {
 		d.err = decodeError{kind: errSyntax, offset: d.i}
 	}
-	return nil, false
 }
 
-// space skips JSON whitespace.
+// space skips JSON whitespace. The common cases — no whitespace at all, as
+// Discord sends bodies, or indentation — are fast.
 func (d *decoder) space() {
-	for d.i < len(d.b) {
-		switch d.b[d.i] {
-		case ' ', '\t', '\n', '\r':
-			d.i++
-		default:
-			return
+	if d.i < len(d.b) && d.b[d.i] > ' ' {
+		return
+	}
+	d.spaceRun()
+}
+
+// spaceRun skips JSON whitespace; after a newline, the indentation that
+// follows is counted eight bytes at a time. It is kept out of line so that
+// space, its fast check, stays small enough to be inlined everywhere.
+//
+//go:noinline
+func (d *decoder) spaceRun() {
+	b, i := d.b, d.i
+	for i < len(b) {
+		c := b[i]
+		if c > ' ' || jsonSpaces>>c&1 == 0 {
+			break
+		}
+		i++
+		if c == '\n' {
+			// Count the spaces of the indentation eight bytes at a time: the
+			// first byte that is not a space ends it.
+			for i+8 <= len(b) {
+				if x := binary.LittleEndian.Uint64(b[i:]) ^ swarSpaces; x != 0 {
+					i += bits.TrailingZeros64(x) / 8
+					break
+				}
+				i += 8
+			}
 		}
 	}
+	d.i = i
 }
+
+// jsonSpaces has bit c set for each JSON whitespace byte c.
+const jsonSpaces = 1<<' ' | 1<<'\t' | 1<<'\n' | 1<<'\r'
 
 // value decodes the value starting at d.i.
 func (d *decoder) value() (any, bool) {
@@ -119,13 +155,22 @@ func (d *decoder) value() (any, bool) {
 
 // literal consumes the keyword word and yields v.
 func (d *decoder) literal(word string, v any) (any, bool) {
-	for k := 0; k < len(word); k++ {
-		if d.i >= len(d.b) || d.b[d.i] != word[k] {
-			return d.fail()
+	if !d.word(word) {
+		return nil, false
+	}
+	return v, true
+}
+
+// word consumes the keyword w (true, false or null).
+func (d *decoder) word(w string) bool {
+	for k := 0; k < len(w); k++ {
+		if d.i >= len(d.b) || d.b[d.i] != w[k] {
+			d.setErr()
+			return false
 		}
 		d.i++
 	}
-	return v, true
+	return true
 }
 
 // enter counts one more level of nesting at the bracket at d.i.
@@ -228,6 +273,15 @@ func (d *decoder) array() (any, bool) {
 // as a json.Number holding exactly the bytes written.
 func (d *decoder) number() (any, bool) {
 	start := d.i
+	if !d.numberSpan() {
+		return nil, false
+	}
+	return json.Number(d.b[start:d.i]), true
+}
+
+// numberSpan consumes the number literal at d.i (which must start with '-'
+// or a digit) without building a value.
+func (d *decoder) numberSpan() bool {
 	if d.b[d.i] == '-' {
 		d.i++
 	}
@@ -237,12 +291,14 @@ func (d *decoder) number() (any, bool) {
 	case d.i < len(d.b) && '1' <= d.b[d.i] && d.b[d.i] <= '9':
 		d.digits()
 	default:
-		return d.fail()
+		d.setErr()
+		return false
 	}
 	if d.i < len(d.b) && d.b[d.i] == '.' {
 		d.i++
 		if !d.digits() {
-			return d.fail()
+			d.setErr()
+			return false
 		}
 	}
 	if d.i < len(d.b) && (d.b[d.i] == 'e' || d.b[d.i] == 'E') {
@@ -251,10 +307,11 @@ func (d *decoder) number() (any, bool) {
 			d.i++
 		}
 		if !d.digits() {
-			return d.fail()
+			d.setErr()
+			return false
 		}
 	}
-	return json.Number(d.b[start:d.i]), true
+	return true
 }
 
 // digits consumes one or more decimal digits and reports whether there was
@@ -270,16 +327,37 @@ func (d *decoder) digits() bool {
 // str decodes the string starting at the quote at d.i. Object keys are
 // interned so that the keys every interaction repeats cost no allocation.
 func (d *decoder) str(isKey bool) (string, bool) {
+	b, scratch, ok := d.strBytes()
+	if !ok {
+		return "", false
+	}
+	if isKey && !scratch {
+		return internKey(b), true
+	}
+	return string(b), true
+}
+
+// strBytes decodes the string starting at the quote at d.i without
+// allocating: a string without escapes is returned as a slice of the input;
+// one with escapes is unescaped into the decoder's scratch buffer (scratch
+// is then true), which the next string overwrites.
+func (d *decoder) strBytes() (b []byte, scratch, ok bool) {
 	start := d.i + 1
 	j := start
+	// Eight bytes at a time up to the first quote, backslash or control
+	// character, then byte by byte.
+	for j+8 <= len(d.b) {
+		if m := strSpecial(binary.LittleEndian.Uint64(d.b[j:])); m != 0 {
+			j += bits.TrailingZeros64(m) / 8
+			break
+		}
+		j += 8
+	}
 	for j < len(d.b) {
 		c := d.b[j]
 		if c == '"' {
 			d.i = j + 1
-			if isKey {
-				return internKey(d.b[start:j]), true
-			}
-			return string(d.b[start:j]), true
+			return d.b[start:j], false, true
 		}
 		if c == '\\' || c < 0x20 {
 			break
@@ -294,10 +372,10 @@ func (d *decoder) str(isKey bool) (string, bool) {
 		switch {
 		case c == '"':
 			d.i++
-			return string(d.buf), true
+			return d.buf, true, true
 		case c < 0x20:
-			d.fail()
-			return "", false
+			d.setErr()
+			return nil, false, false
 		case c != '\\':
 			d.buf = append(d.buf, c)
 			d.i++
@@ -306,8 +384,8 @@ func (d *decoder) str(isKey bool) (string, bool) {
 		// An escape.
 		if d.i+1 >= len(d.b) {
 			d.i = len(d.b)
-			d.fail()
-			return "", false
+			d.setErr()
+			return nil, false, false
 		}
 		d.i++
 		switch e := d.b[d.i]; e {
@@ -327,8 +405,8 @@ func (d *decoder) str(isKey bool) (string, bool) {
 			r, bad := hex4(d.b, d.i+1)
 			if bad >= 0 {
 				d.i = bad
-				d.fail()
-				return "", false
+				d.setErr()
+				return nil, false, false
 			}
 			d.i += 4 // the last hex digit
 			if utf16.IsSurrogate(r) {
@@ -351,13 +429,34 @@ func (d *decoder) str(isKey bool) (string, bool) {
 			}
 			d.buf = utf8.AppendRune(d.buf, r)
 		default:
-			d.fail()
-			return "", false
+			d.setErr()
+			return nil, false, false
 		}
 		d.i++
 	}
-	d.fail()
-	return "", false
+	d.setErr()
+	return nil, false, false
+}
+
+// SWAR (SIMD within a register) constants: a byte value repeated in all
+// eight bytes of a uint64.
+const (
+	swarOnes   = 0x0101010101010101
+	swarHighs  = 0x8080808080808080
+	swarSpaces = 0x2020202020202020
+	swarQuotes = swarOnes * '"'
+	swarBacks  = swarOnes * '\\'
+)
+
+// strSpecial returns x (eight input bytes, the first in the low byte) with
+// the high bit set in the bytes that end the fast path of a string: '"',
+// '\\' and control characters (< 0x20). Bytes above the first flagged one
+// may be flagged falsely (a borrow runs on), so only the lowest flag is
+// exact — which is the one the caller uses.
+func strSpecial(x uint64) uint64 {
+	q := x ^ swarQuotes
+	b := x ^ swarBacks
+	return (((q - swarOnes) &^ q) | ((b - swarOnes) &^ b) | ((x - swarSpaces) &^ x)) & swarHighs
 }
 
 // hex4 reads four hex digits at b[at:]. It returns the rune and -1, or the

@@ -2,7 +2,10 @@ package convert
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"math/bits"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -158,5 +161,54 @@ func TestDecoderErrorOffsets(t *testing.T) {
 		if err == nil || err.kind != c.kind || err.offset != c.offset {
 			t.Errorf("decodeJSON(%q) error %+v, want kind %d at %d", c.in, err, c.kind, c.offset)
 		}
+	}
+}
+
+// firstSpecial is strSpecial's contract, byte by byte: the index of the
+// first '"', '\\' or control character in w, or 8.
+func firstSpecial(w [8]byte) int {
+	for i, c := range w {
+		if c == '"' || c == '\\' || c < 0x20 {
+			return i
+		}
+	}
+	return 8
+}
+
+func TestStrSpecial(t *testing.T) {
+	check := func(w [8]byte) {
+		t.Helper()
+		got := 8
+		if m := strSpecial(binary.LittleEndian.Uint64(w[:])); m != 0 {
+			got = bits.TrailingZeros64(m) / 8
+		}
+		if want := firstSpecial(w); got != want {
+			t.Fatalf("strSpecial(%q): first flagged byte %d, want %d", w, got, want)
+		}
+	}
+	// Every byte value at every position, among ordinary bytes, and in
+	// front of bytes that make a borrow run on (0x00, 0x20, '"'+1).
+	for _, fill := range []byte{'a', 0xff, 0x80, 0x21, '"' + 1, '\\' + 1} {
+		for p := 0; p < 8; p++ {
+			for v := 0; v < 256; v++ {
+				var w [8]byte
+				for i := range w {
+					w[i] = fill
+				}
+				w[p] = byte(v)
+				check(w)
+				for q := p + 1; q < 8; q++ {
+					w[q] = 0
+					check(w)
+				}
+			}
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 200000 {
+		x := r.Uint64()
+		var w [8]byte
+		binary.LittleEndian.PutUint64(w[:], x)
+		check(w)
 	}
 }

@@ -29,14 +29,8 @@ var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 // keep the last value, as Python's json does. NaN and Infinity literals, which
 // Python accepts, are invalid JSON here.
 func parseBody(body []byte) (map[string]any, string) {
-	if len(body) == 0 {
-		return nil, "empty body: expected a Discord interaction JSON object"
-	}
-	if bytes.HasPrefix(body, utf8BOM) {
-		return nil, "body starts with a UTF-8 byte order mark: expected a bare JSON object"
-	}
-	if !utf8.Valid(body) {
-		return nil, fmt.Sprintf("body is not valid UTF-8 (first invalid byte at offset %d)", firstInvalidUTF8(body))
+	if reason := checkBody(body); reason != "" {
+		return nil, reason
 	}
 	v, err := decodeJSON(body)
 	if err != nil {
@@ -47,6 +41,22 @@ func parseBody(body []byte) (map[string]any, string) {
 		return nil, fmt.Sprintf("body is a JSON %s, not an object: expected a Discord interaction object", jsonKind(v))
 	}
 	return obj, ""
+}
+
+// checkBody checks what must hold of a body before it is decoded: it is not
+// empty, has no byte order mark and is valid UTF-8. It returns the reason
+// for rejecting it, or "".
+func checkBody(body []byte) string {
+	if len(body) == 0 {
+		return "empty body: expected a Discord interaction JSON object"
+	}
+	if bytes.HasPrefix(body, utf8BOM) {
+		return "body starts with a UTF-8 byte order mark: expected a bare JSON object"
+	}
+	if !utf8.Valid(body) {
+		return fmt.Sprintf("body is not valid UTF-8 (first invalid byte at offset %d)", firstInvalidUTF8(body))
+	}
+	return ""
 }
 
 // describeDecodeError turns a decode error into a reason. It names offsets,
