@@ -16,6 +16,7 @@ import (
 	"github.com/relayhost/relay-host/host/internal/wire"
 	"github.com/relayhost/relay-host/host/relay"
 	"github.com/relayhost/relay-host/host/relay/relaytest"
+	"github.com/relayhost/relay-host/internal/notify"
 	"github.com/relayhost/relay-host/pluginapi"
 )
 
@@ -466,6 +467,16 @@ func TestOutboundFailsFast(t *testing.T) {
 	}
 	if err := hz.c.Run(ctx); err != nil {
 		t.Fatalf("Run after Close = %v, want nil at once", err)
+	}
+}
+
+func TestWaitReadyNeedsADeadline(t *testing.T) {
+	hz := start(t, authed(), twoIdentities())
+	if err := hz.c.WaitReady(context.Background()); !errors.Is(err, notify.ErrNoDeadline) {
+		t.Fatalf("WaitReady without a deadline = %v, want ErrNoDeadline even when ready", err)
+	}
+	if err := hz.c.WaitReady(waitCtx(t)); err != nil {
+		t.Fatalf("WaitReady with a deadline on a ready client = %v", err)
 	}
 }
 
