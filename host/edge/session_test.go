@@ -83,7 +83,7 @@ func checkSession(t *testing.T, body []byte, profile string) {
 	want := pluginSession(pluginapi.Forward{Platform: PlatformDiscord, Body: body, Profile: profile})
 	got, why := sessionFor(body, profile)
 	if got != want {
-		t.Fatalf("sessionFor(%q, %q) = %q (%s), the plugin's event has %q", body, profile, got, why, want)
+		t.Fatalf("sessionFor = %q (%s), the plugin's event has %q; profile %q, body %.300q", got, why, want, profile, body)
 	}
 	if (got == "") != (why != "") {
 		t.Fatalf("sessionFor(%q) = %q with reason %q: a reason goes with no key, and only then", body, got, why)

@@ -78,9 +78,6 @@ func (s *Signal) Wait(ctx context.Context, cond func() bool) error {
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			if cond() { // the change and the deadline raced
-				return nil
-			}
 			return ctx.Err()
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -63,6 +64,27 @@ func TestWaitEndsWithTheContext(t *testing.T) {
 	cancel()
 	if err := s.Wait(ctx, func() bool { return false }); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Wait = %v, want the context's cancellation", err)
+	}
+}
+
+// TestAChangeRightAfterTheCheckIsNotMissed changes the state and notifies
+// right after the first check, before Wait blocks: Wait must see it at
+// once, not at the deadline.
+func TestAChangeRightAfterTheCheckIsNotMissed(t *testing.T) {
+	var s Signal
+	var ready atomic.Bool
+	checks := 0
+	err := s.Wait(deadline(t), func() bool {
+		checks++
+		if checks == 1 {
+			ready.Store(true) // too late for this check
+			s.Notify()
+			return false
+		}
+		return ready.Load()
+	})
+	if err != nil || checks != 2 {
+		t.Fatalf("Wait = %v after %d checks, want nil after 2", err, checks)
 	}
 }
 
