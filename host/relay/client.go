@@ -50,8 +50,9 @@ type Client struct {
 	state    State
 	final    error // set once Run has returned
 
-	// changed is notified on every change of state, conn and final (and
-	// of a connection's readiness): what WaitReady waits on.
+	// changed is notified on every change of state and of final: what
+	// WaitReady waits on (a connection becomes ready together with
+	// StateConnected).
 	changed notify.Signal
 
 	// Owned by the Run goroutine.

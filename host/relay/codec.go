@@ -1,5 +1,8 @@
 package relay
 
+// The frame codec is host/internal/wire; these are the parts of it the
+// Client's callers see, under the names they have always had here.
+
 import "github.com/relayhost/relay-host/host/internal/wire"
 
 // Descriptor is the capability descriptor the connector sends for each
