@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/relayhost/relay-host/host/agent"
+	"github.com/relayhost/relay-host/host/internal/wire"
 	"github.com/relayhost/relay-host/host/relay"
 	"github.com/relayhost/relay-host/pluginapi"
 )
@@ -49,7 +50,7 @@ func BenchmarkReplyEncode(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		action, platform := replyAction(ev, "echo: /ask hi")
-		if _, err := relay.EncodeOutbound("0123456789abcdef0123456789abcdef", action, platform, "bot1"); err != nil {
+		if _, err := wire.EncodeOutbound("0123456789abcdef0123456789abcdef", action, platform, "bot1"); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -157,7 +157,7 @@ func (r *devRig) waitFollowUp(id string) edge.FollowUp {
 // collect returns every logged item of type T.
 func collect[T any](r *devRig) []T {
 	var out []T
-	_ = r.log.wait(context.Background(), 0, func(items []any) bool {
+	r.waitItems("a look at the log", func(items []any) bool {
 		for _, it := range items {
 			if x, ok := it.(T); ok {
 				out = append(out, x)
@@ -258,7 +258,7 @@ func TestDevBadSignatureIsRefusedAndNothingForwarded(t *testing.T) {
 	if n := len(collect[edge.Refused](r)); n != 2 {
 		t.Fatalf("%d refusals reported, want 2", n)
 	}
-	if n := len(r.edge.Connector().Outbounds()); n != 1 {
+	if n := len(collect[edge.FollowUp](r)) + len(collect[edge.Sent](r)) + len(collect[edge.Outbound](r)); n != 1 {
 		t.Fatalf("%d outbound requests, want the one follow-up", n)
 	}
 }
@@ -301,10 +301,11 @@ func TestDevTwilioWebhookIsAnsweredAndDroppedByTheStub(t *testing.T) {
 	// An interaction after it is answered; the SMS never is.
 	r.postInteraction(devSlash("5002", "user-1"), nil, 200, `{"type":5}`)
 	r.waitFollowUp("5002")
-	if out := r.edge.Connector().Outbounds(); len(out) != 1 || out[0].Action["session_key"] != devSession("user-1") {
-		t.Fatalf("outbound requests = %+v, want only the interaction's follow-up", out)
+	if out := collect[edge.FollowUp](r); len(out) != 1 || out[0].Session != devSession("user-1") ||
+		len(collect[edge.Sent](r))+len(collect[edge.Outbound](r)) != 0 {
+		t.Fatalf("follow-ups = %+v, want only the interaction's, and no other outbound request", out)
 	}
-	if acks := r.edge.Connector().Acks(); len(acks) != 2 || acks[0] != bufferID {
+	if acks := collect[edge.Acked](r); len(acks) != 2 || acks[0].BufferID != bufferID {
 		t.Fatalf("acks = %v, want the SMS's %s first", acks, bufferID)
 	}
 }
@@ -351,13 +352,20 @@ func TestDevHostRestartBuffersAndAnswersEachInteractionOnce(t *testing.T) {
 	}
 
 	stop2 := r.startGateway()
-	ctx, cancel := context.WithTimeout(t.Context(), devTestWait)
-	defer cancel()
-	for _, id := range pending {
-		if err := conn.WaitAcked(ctx, id); err != nil {
-			t.Fatal(err)
+	r.waitItems("the buffered forwards to be acked", func(items []any) bool {
+		acked := map[string]bool{}
+		for _, it := range items {
+			if a, ok := it.(edge.Acked); ok {
+				acked[a.BufferID] = true
+			}
 		}
-	}
+		for _, id := range pending {
+			if !acked[id] {
+				return false
+			}
+		}
+		return true
+	})
 	for _, id := range []string{"6002", "6003", "6004", "6005"} {
 		r.waitFollowUp(id)
 	}
@@ -368,8 +376,9 @@ func TestDevHostRestartBuffersAndAnswersEachInteractionOnce(t *testing.T) {
 		t.Fatalf("still buffered after the restart: %v", p)
 	}
 	ackCount := map[string]int{}
-	for _, id := range conn.Acks() {
-		ackCount[id]++
+	acks := collect[edge.Acked](r)
+	for _, a := range acks {
+		ackCount[a.BufferID]++
 	}
 	runs := map[string]int{}
 	for _, s := range pluginSteps(r) {
@@ -381,7 +390,7 @@ func TestDevHostRestartBuffersAndAnswersEachInteractionOnce(t *testing.T) {
 		}
 	}
 	if len(ackCount) != 5 {
-		t.Errorf("%d forwards acked, want 5: %v", len(ackCount), conn.Acks())
+		t.Errorf("%d forwards acked, want 5: %v", len(ackCount), acks)
 	}
 	answered := map[string]int{}
 	for _, fu := range collect[edge.FollowUp](r) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/relayhost/relay-host/host"
 	"github.com/relayhost/relay-host/host/edge"
+	"github.com/relayhost/relay-host/internal/notify"
 	"github.com/relayhost/relay-host/pluginapi"
 )
 
@@ -46,7 +47,7 @@ type devLog struct {
 	retain    bool            // keep items for wait (the demo and tests)
 	separate  bool            // a blank line before each new request
 	items     []any           // edge.Event, host.Step or note, in arrival order
-	changed   chan struct{}   // closed and replaced on every new item
+	changed   notify.Signal   // notified on every new item
 	announced map[string]bool // bufferIds the edge has reported
 	held      []any           // lines waiting for their forward to be reported
 	heldTimer *time.Timer
@@ -56,7 +57,7 @@ type devLog struct {
 type note string
 
 func newDevLog(w io.Writer, color bool, agentName string) *devLog {
-	return &devLog{w: w, color: color, agentName: agentName, changed: make(chan struct{}), announced: map[string]bool{}}
+	return &devLog{w: w, color: color, agentName: agentName, announced: map[string]bool{}}
 }
 
 // isTerminal reports whether w is a terminal (colour is then welcome).
@@ -101,8 +102,7 @@ func (l *devLog) add(item any) {
 	if l.retain {
 		l.items = append(l.items, item)
 	}
-	close(l.changed)
-	l.changed = make(chan struct{})
+	l.changed.Notify()
 
 	switch x := item.(type) {
 	case edge.Forwarded:
@@ -259,22 +259,14 @@ func (l *devLog) mark() int {
 }
 
 // wait blocks until done, called with the items since from (in arrival
-// order), returns true, or ctx ends. Items are only kept while retain is on.
+// order), returns true, or ctx ends; ctx must carry a deadline. Items are
+// only kept while retain is on.
 func (l *devLog) wait(ctx context.Context, from int, done func(items []any) bool) error {
-	for {
+	return l.changed.Wait(ctx, func() bool {
 		l.mu.Lock()
-		items, ch := l.items[min(from, len(l.items)):], l.changed
-		ok := done(items)
-		l.mu.Unlock()
-		if ok {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+		defer l.mu.Unlock()
+		return done(l.items[min(from, len(l.items)):])
+	})
 }
 
 // flush prints whatever is still held.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/relayhost/relay-host/host/relay/relaytest"
+	"github.com/relayhost/relay-host/internal/notify"
 )
 
 // The loss tests push a steady stream of buffered Discord forwards, each with
@@ -64,7 +65,7 @@ type lossAgent struct {
 	taken    map[string]int // interaction id → times taken
 	failures int            // 500s answered
 	late     []string       // interaction ids taken after their ack
-	changed  chan struct{}  // closed and replaced on every request
+	changed  notify.Signal  // notified on every request
 }
 
 func (a *lossAgent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -83,8 +84,7 @@ func (a *lossAgent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	close(a.changed)
-	a.changed = make(chan struct{})
+	defer a.changed.Notify()
 	if a.failing {
 		a.failures++
 		http.Error(w, "agent restarting", http.StatusInternalServerError)
@@ -105,19 +105,15 @@ func (a *lossAgent) setFailing(f bool) {
 
 // waitFailures waits until the agent has answered 500 at least n times.
 func (a *lossAgent) waitFailures(ctx context.Context, n int) error {
-	for {
+	err := a.changed.Wait(ctx, func() bool {
 		a.mu.Lock()
-		ok, ch := a.failures >= n, a.changed
-		a.mu.Unlock()
-		if ok {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for %d agent failures: %w", n, ctx.Err())
-		}
+		defer a.mu.Unlock()
+		return a.failures >= n
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for %d agent failures: %w", n, err)
 	}
+	return nil
 }
 
 func (a *lossAgent) failureCount() int {
@@ -152,7 +148,7 @@ func newLossRig(t *testing.T) *lossRig {
 	r := &lossRig{t: t, ctx: testCtx(t), secret: secretFile(t), plugins: pluginsDir(t, false),
 		byBuffer: map[string]string{}, byID: map[string]string{}}
 	r.srv = connector(t, relaytest.Options{})
-	r.agent = &lossAgent{t: t, srv: r.srv, rig: r, taken: map[string]int{}, changed: make(chan struct{})}
+	r.agent = &lossAgent{t: t, srv: r.srv, rig: r, taken: map[string]int{}}
 	hs := httptest.NewServer(r.agent)
 	t.Cleanup(hs.Close)
 	r.agentURL = hs.URL

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/relayhost/relay-host/internal/notify"
 )
 
 // bins are the binaries the tests run, built once in TestMain: relay-host
@@ -110,16 +112,13 @@ type process struct {
 type lockedBuffer struct {
 	mu      sync.Mutex
 	b       bytes.Buffer
-	changed chan struct{} // closed and replaced on every write
+	changed notify.Signal // notified on every write
 }
 
 func (l *lockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.changed != nil {
-		close(l.changed)
-	}
-	l.changed = make(chan struct{})
+	defer l.changed.Notify()
 	return l.b.Write(p)
 }
 
@@ -131,23 +130,15 @@ func (l *lockedBuffer) String() string {
 
 // waitFor blocks until the output contains text n times, or ctx ends.
 func (l *lockedBuffer) waitFor(ctx context.Context, text string, n int) error {
-	for {
+	err := l.changed.Wait(ctx, func() bool {
 		l.mu.Lock()
-		if strings.Count(l.b.String(), text) >= n {
-			l.mu.Unlock()
-			return nil
-		}
-		if l.changed == nil {
-			l.changed = make(chan struct{})
-		}
-		ch := l.changed
-		l.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for %q in the log: %w", text, ctx.Err())
-		}
+		defer l.mu.Unlock()
+		return strings.Count(l.b.String(), text) >= n
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for %q in the log: %w", text, err)
 	}
+	return nil
 }
 
 // start launches relay-host; its standard output lines arrive on p.lines.

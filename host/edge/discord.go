@@ -9,9 +9,6 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/relayhost/relay-host/pluginapi"
-	"github.com/relayhost/relay-host/plugins/discord/convert"
 )
 
 // Discord interaction types (receiving-and-responding#interaction-object-interaction-type).
@@ -205,15 +202,4 @@ func stripToken(body []byte) (out []byte, token string, found bool, err error) {
 	}
 	out = append(out, body[members[len(members)-1].end:]...)
 	return out, token, true, nil
-}
-
-// sessionFor returns the session key the Discord plugin will give the
-// event converted from f, computed by the same conversion the plugin runs;
-// "" and the reason when the forward yields no event.
-func sessionFor(f pluginapi.Forward) (string, string) {
-	res := convert.Convert(f)
-	if res.Disposition != pluginapi.Handled || len(res.Events) == 0 {
-		return "", "the plugin produces no event for it (" + string(res.Disposition) + ": " + res.Reason + ")"
-	}
-	return res.Events[0].SessionKey, ""
 }

@@ -15,8 +15,9 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/relayhost/relay-host/host/internal/devconnector"
 	"github.com/relayhost/relay-host/host/relay"
-	"github.com/relayhost/relay-host/host/relay/relaytest"
+	"github.com/relayhost/relay-host/internal/notify"
 	"github.com/relayhost/relay-host/pluginapi"
 )
 
@@ -79,25 +80,20 @@ type Config struct {
 // in-process connector it forwards through. Its methods are safe for
 // concurrent use.
 type Edge struct {
-	cfg    Config
-	log    hclog.Logger
-	srv    *relaytest.Server
-	vault  *vault
-	ctx    context.Context
-	cancel context.CancelFunc
-	done   context.Context // already cancelled: for non-blocking waits
-	wg     sync.WaitGroup
+	cfg   Config
+	log   hclog.Logger
+	srv   *devconnector.Server
+	vault *vault
 
 	emitMu sync.Mutex
 
 	mu         sync.Mutex
 	lastConn   int                 // newest connection that said hello
 	hellos     int                 // hellos seen on lastConn
-	connCh     chan struct{}       // closed and replaced on every hello
-	framesSeen int                 // how many of srv.Frames() were reported
 	acked      map[string]struct{} // bufferIds acked at least once (the last ackMemory)
 	ackOrder   []string            // acked's keys, oldest first
 	messageSeq int
+	changed    notify.Signal // notified on every hello
 }
 
 // Start starts the connector and the edge on cfg.Addr.
@@ -105,36 +101,29 @@ func Start(cfg Config) (*Edge, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done, stop := context.WithCancel(context.Background())
-	stop()
-	e := &Edge{cfg: cfg, log: cfg.Logger, vault: newVault(nil), ctx: ctx, cancel: cancel, done: done,
-		connCh: make(chan struct{}), acked: map[string]struct{}{}}
-	opts := relaytest.Options{
-		Addr:       cfg.Addr,
-		GatewayID:  cfg.GatewayID,
-		Descriptor: e.descriptor,
-		Outbound:   e.outbound,
-		Logger:     cfg.Logger.Named("connector"),
+	e := &Edge{cfg: cfg, log: cfg.Logger, vault: newVault(nil), acked: map[string]struct{}{}}
+	opts := devconnector.Options{
+		Addr:      cfg.Addr,
+		GatewayID: cfg.GatewayID,
+		Outbound:  e.outbound,
+		OnFrame:   e.onFrame,
+		Logger:    cfg.Logger.Named("connector"),
 	}
 	if cfg.Secret != "" {
 		opts.Secrets = []string{cfg.Secret}
 	}
-	e.srv = relaytest.New(opts)
+	e.srv = devconnector.New(opts)
 	e.srv.HandleFunc("POST "+DiscordPath, e.serveDiscord)
 	e.srv.HandleFunc("POST "+DiscordPath+"/{botId}", e.serveDiscord)
 	e.srv.HandleFunc("POST "+TwilioPath, e.serveTwilio)
 	e.srv.HandleFunc("POST "+TwilioPath+"/{botId}", e.serveTwilio)
 	e.srv.HandleFunc("GET /{$}", e.serveIndex)
 	if err := e.srv.Start(); err != nil {
-		cancel()
 		return nil, fmt.Errorf("start the dev connector on %s: %w", cfg.Addr, err)
 	}
 	if len(cfg.PublicKeys) == 0 {
 		e.log.Info("no Discord public key configured: unsigned interactions are accepted")
 	}
-	e.wg.Add(1)
-	go e.watch()
 	return e, nil
 }
 
@@ -151,38 +140,36 @@ func (e *Edge) TwilioURL(botID string) string {
 	return e.URL() + TwilioPath + "/" + url.PathEscape(botID)
 }
 
-// Connector returns the in-process connector (its buffer, acks and frames
-// are there for tests and diagnostics).
-func (e *Edge) Connector() *relaytest.Server { return e.srv }
+// Connector returns the in-process connector (its buffer and connection
+// count are there for tests and diagnostics).
+func (e *Edge) Connector() *devconnector.Server { return e.srv }
 
 // Vaulted returns the number of interaction tokens held.
 func (e *Edge) Vaulted() int { return e.vault.len() }
 
 // Close stops the edge and the connector. It is idempotent.
-func (e *Edge) Close() {
-	e.cancel()
-	e.srv.Close()
-	e.wg.Wait()
-}
+func (e *Edge) Close() { e.srv.Close() }
 
 // WaitHost waits until a host has connected, said hello for every
-// configured identity (at least one) and completed its handshake.
+// configured identity (at least one) and completed its handshake; ctx must
+// carry a deadline.
 func (e *Edge) WaitHost(ctx context.Context) error {
 	want := max(1, len(e.cfg.Identities))
-	for {
+	var conn int
+	err := e.changed.Wait(ctx, func() bool {
 		e.mu.Lock()
-		conn, hellos, ch := e.lastConn, e.hellos, e.connCh
-		e.mu.Unlock()
-		if conn > 0 && hellos >= want {
-			// The descriptor hook runs just before the handshake completes.
-			return e.srv.WaitHandshake(ctx, conn)
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return fmt.Errorf("wait for the host to connect: %w", ctx.Err())
-		}
+		defer e.mu.Unlock()
+		conn = e.lastConn
+		return conn > 0 && e.hellos >= want
+	})
+	if err == nil {
+		// A hello is reported just before its descriptor leaves.
+		err = e.srv.WaitHandshake(ctx, conn)
 	}
+	if err != nil {
+		return fmt.Errorf("wait for the host to connect: %w", err)
+	}
+	return nil
 }
 
 func (e *Edge) emit(ev Event) {
@@ -288,7 +275,7 @@ func (e *Edge) serveDiscord(w http.ResponseWriter, r *http.Request) {
 	d := Delivery{Platform: f.Platform, BotID: botID, Path: f.Path, ID: in.id, Profile: f.Profile}
 	if token == "" {
 		d.NotVaulted = "the body carries no token"
-	} else if session, why := sessionFor(f); session == "" {
+	} else if session, why := sessionFor(stripped, f.Profile); session == "" {
 		d.NotVaulted = why
 	} else {
 		d.Session, d.TokenID = session, e.vault.put(session, token, in.id)
@@ -324,43 +311,22 @@ func (e *Edge) serveTwilio(w http.ResponseWriter, r *http.Request) {
 func (e *Edge) serveIndex(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	fmt.Fprintf(w, "relay-host dev connector\n\nPOST Discord interactions to %s[/BOT_ID]\nPOST Twilio webhooks to %s[/BOT_ID]\nThe host dials %s\n",
-		e.URL()+DiscordPath, e.URL()+TwilioPath, e.URL()+relaytest.RelayPath)
+		e.URL()+DiscordPath, e.URL()+TwilioPath, e.URL()+devconnector.RelayPath)
 }
 
 // forward hands f to the connector's durable buffer. Every forward goes
-// through it: it is pushed at once when a host is connected and replayed on
-// each handshake until acked, so nothing is lost while the host is away.
+// through it: it is pushed at once when a host is connected (handshaked and
+// not gone idle) and replayed on each handshake until acked, so nothing is
+// lost while the host is away.
 func (e *Edge) forward(f pluginapi.Forward, d Delivery) {
-	live := e.hostLive()
-	d.BufferID = e.srv.Enqueue(f)
+	var live bool
+	d.BufferID, live = e.srv.Enqueue(f)
 	e.log.Debug("forward enqueued", "platform", f.Platform, "path", f.Path, "buffer_id", d.BufferID, "live", live)
 	if live {
 		e.emit(Forwarded{d})
 	} else {
 		e.emit(Buffered{d})
 	}
-}
-
-// hostLive reports whether the newest connection has completed its
-// handshake, is still open and has not gone idle: whether Enqueue pushes a
-// forward at once. It only chooses what to report; delivery is the buffer's
-// job either way.
-func (e *Edge) hostLive() bool {
-	n := e.srv.Dials()
-	if n == 0 || e.srv.WaitHandshake(e.done, n) != nil {
-		return false
-	}
-	for _, c := range e.srv.Closes() {
-		if c.Conn == n {
-			return false
-		}
-	}
-	for _, f := range e.srv.Frames() {
-		if f.Conn == n && f.Type == "going_idle" {
-			return false
-		}
-	}
-	return true
 }
 
 // credentialHeaders are request headers that carry a caller's credentials;
@@ -406,52 +372,77 @@ func forwardHeaders(r *http.Request, bodyLen int) []pluginapi.Header {
 	return out
 }
 
-// descriptor answers each hello (the connector's default descriptor) and
-// reports the connection.
-func (e *Edge) descriptor(platform, botID string) relay.Descriptor {
-	conn := e.srv.Dials()
+// onFrame reports the host's hellos, acks and going_idle frames, in the
+// order they arrive on each connection (the connector's OnFrame; a hello
+// comes just before its descriptor leaves, an ack after it trimmed the
+// buffer).
+func (e *Edge) onFrame(f devconnector.Frame) {
+	switch f.Type {
+	case "hello":
+		e.onHello(f)
+	case "inbound_ack":
+		e.onAck(f.BufferID)
+	case "going_idle":
+		e.emit(HostIdle{Conn: f.Conn})
+	}
+}
+
+// onHello reports the host connecting, and wakes WaitHost.
+func (e *Edge) onHello(f devconnector.Frame) {
 	e.mu.Lock()
-	first := conn > e.lastConn
+	first := f.Conn > e.lastConn
 	if first {
-		e.lastConn, e.hellos = conn, 0
+		e.lastConn, e.hellos = f.Conn, 0
 	}
 	e.hellos++
-	close(e.connCh)
-	e.connCh = make(chan struct{})
 	e.mu.Unlock()
-	ev := HostConnected{Conn: conn, Platform: platform, BotID: botID, First: first}
+	e.changed.Notify()
+	ev := HostConnected{Conn: f.Conn, Platform: f.Platform, BotID: f.BotID, First: first}
 	if first {
 		ev.Replaying = e.srv.Pending()
 	}
 	e.emit(ev)
-	return relaytest.DefaultDescriptor(platform)
+}
+
+// onAck reports an ack, telling a first ack from the repeat the host sends
+// for a replay it had already settled.
+func (e *Edge) onAck(bufferID string) {
+	e.mu.Lock()
+	_, again := e.acked[bufferID]
+	if !again {
+		e.acked[bufferID] = struct{}{}
+		e.ackOrder = append(e.ackOrder, bufferID)
+		if len(e.ackOrder) > ackMemory {
+			delete(e.acked, e.ackOrder[0])
+			e.ackOrder = e.ackOrder[1:]
+		}
+	}
+	e.mu.Unlock()
+	e.emit(Acked{BufferID: bufferID, Repeat: again})
 }
 
 // outbound answers one outbound request from the host as the connector
 // would, and reports it.
-func (e *Edge) outbound(of relaytest.OutboundFrame) relaytest.OutboundReply {
-	// The host acks a delivery before it sends the replies to it; report
-	// the acks that came first in the same order.
-	e.syncFrames()
+func (e *Edge) outbound(of devconnector.OutboundFrame) devconnector.OutboundReply {
 	e.mu.Lock()
 	e.messageSeq++
 	msgID := fmt.Sprintf("dev-msg-%d", e.messageSeq)
 	e.mu.Unlock()
 	str := func(k string) string { s, _ := of.Action[k].(string); return s }
-	ok := relaytest.OutboundReply{Result: map[string]any{"success": true, "message_id": msgID}}
+	ok := devconnector.OutboundReply{Result: map[string]any{"success": true, "message_id": msgID}}
 	switch of.Op() {
 	case "follow_up":
 		fu := FollowUp{Session: str("session_key"), Kind: str("kind"), Content: str("content")}
 		if fu.Kind != pluginapi.EgressDiscordInteractionToken {
 			fu.Error = fmt.Sprintf("unsupported follow_up kind %q", fu.Kind)
 			e.emit(fu)
-			return relaytest.OutboundReply{Result: map[string]any{"success": false, "error": fu.Error}}
+			return devconnector.OutboundReply{Result: map[string]any{"success": false, "error": fu.Error}}
 		}
 		c, repeat, found := e.vault.take(fu.Session)
 		if !found {
 			fu.Error = "no interaction capability for this session"
 			e.emit(fu)
-			return relaytest.OutboundReply{Result: map[string]any{"success": false, "error": fu.Error}}
+			return devconnector.OutboundReply{Result: map[string]any{"success": false, "error": fu.Error}}
 		}
 		fu.Matched, fu.Repeat, fu.InteractionID, fu.TokenID, fu.MessageID = true, repeat, c.interactionID, c.tokenID, msgID
 		e.emit(fu)
@@ -462,51 +453,4 @@ func (e *Edge) outbound(of relaytest.OutboundFrame) relaytest.OutboundReply {
 	}
 	e.emit(Outbound{Op: of.Op()})
 	return ok
-}
-
-// syncFrames reports, in order, the acks and going_idle frames the host
-// sent since the last call. It reads the recorded frames rather than
-// Acks(): the connector records a frame before it records the ack in it,
-// and the frame carries the bufferId.
-func (e *Edge) syncFrames() {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	frames := e.srv.Frames()
-	if len(frames) <= e.framesSeen {
-		return
-	}
-	// Emitting under e.mu keeps two callers from reporting out of order.
-	for _, f := range frames[e.framesSeen:] {
-		switch f.Type {
-		case "inbound_ack":
-			_, again := e.acked[f.BufferID]
-			if !again {
-				e.acked[f.BufferID] = struct{}{}
-				e.ackOrder = append(e.ackOrder, f.BufferID)
-				if len(e.ackOrder) > ackMemory {
-					delete(e.acked, e.ackOrder[0])
-					e.ackOrder = e.ackOrder[1:]
-				}
-			}
-			e.emit(Acked{BufferID: f.BufferID, Repeat: again})
-		case "going_idle":
-			e.emit(HostIdle{Conn: f.Conn})
-		}
-	}
-	e.framesSeen = len(frames)
-}
-
-// watch reports the host's acks and going_idle frames as they arrive.
-func (e *Edge) watch() {
-	defer e.wg.Done()
-	for {
-		e.mu.Lock()
-		seen := e.framesSeen
-		e.mu.Unlock()
-		i := 0
-		if _, err := e.srv.WaitFrame(e.ctx, func(relaytest.Frame) bool { i++; return i > seen }); err != nil {
-			return
-		}
-		e.syncFrames()
-	}
 }

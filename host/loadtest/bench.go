@@ -223,8 +223,60 @@ type Target struct {
 // `relay-host run` child with its bundled plugins and the echo agent
 // through a warm-up, an unbounded throughput phase (memory is sampled at
 // its end), a latency phase at the offered rate, and a kill -9 of the
-// Discord plugin; then it stops the host with SIGTERM.
+// Discord plugin; then it stops the host with SIGTERM. Each step is listed
+// in benchRun.steps; an error names the step it ended.
 func Bench(ctx context.Context, cfg BenchConfig) (*Report, error) {
+	// The load connector is a measuring instrument: keep its own
+	// collector from competing with the processes it measures (its heap is
+	// a few MiB; the children set their own defaults).
+	defer debug.SetGCPercent(debug.SetGCPercent(benchGCPercent))
+	b := newBenchRun(cfg)
+	defer b.cleanup()
+	for _, step := range b.steps() {
+		if err := step.run(ctx); err != nil {
+			return nil, fmt.Errorf("%s: %w", step.name, err)
+		}
+	}
+	return b.rep, nil
+}
+
+// benchStep is one named step of a bench run.
+type benchStep struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+// steps lists a bench run, in order.
+func (b *benchRun) steps() []benchStep {
+	return []benchStep{
+		{"payloads", b.loadPayloads},
+		{"load connector", b.listen},
+		{"raw baseline", b.rawBaseline},
+		{"start the host", b.startHost},
+		{"end to end", b.endToEnd},
+		{"memory", b.sampleMemory},
+		{"latency phase", b.latencyPhase},
+		{"recovery", b.recovery},
+		{"stop the host", b.stopHost},
+		{"targets", b.judge},
+	}
+}
+
+// benchRun is the state one bench run's steps share.
+type benchRun struct {
+	cfg      BenchConfig
+	progress io.Writer
+	payloads []Payload
+	rep      *Report
+	args     hostArgs     // how to start a child against the connector
+	conn     *Connector   // the load connector
+	raw      *hostProcess // the raw peer, once started
+	host     *hostProcess // the host under test, once started
+	discord  int          // the host's Discord plugin pid
+	meter    cpuMeter     // the host's and its Discord plugin's CPU
+}
+
+func newBenchRun(cfg BenchConfig) *benchRun {
 	if cfg.Count <= 0 {
 		cfg.Count = DefaultCount
 	}
@@ -237,144 +289,195 @@ func Bench(ctx context.Context, cfg BenchConfig) (*Report, error) {
 	if cfg.Mix == "" {
 		cfg.Mix = MixAll
 	}
-	progress := cfg.Progress
-	if progress == nil {
-		progress = io.Discard
+	b := &benchRun{cfg: cfg, progress: cfg.Progress, rep: &Report{Mix: cfg.Mix, Window: cfg.Window}}
+	if b.progress == nil {
+		b.progress = io.Discard
 	}
-	// The load connector is a measuring instrument: keep its own
-	// collector from competing with the processes it measures (its heap is
-	// a few MiB; the children set their own defaults).
-	defer debug.SetGCPercent(debug.SetGCPercent(benchGCPercent))
-	payloads, err := Payloads(cfg.Mix)
+	return b
+}
+
+// cleanup kills the children that are still running and closes the
+// connector.
+func (b *benchRun) cleanup() {
+	if b.host != nil {
+		b.host.killIfRunning()
+	}
+	if b.raw != nil {
+		b.raw.killIfRunning()
+	}
+	if b.conn != nil {
+		b.conn.Close()
+	}
+}
+
+// loadPayloads picks the forwarded bodies of the mix.
+func (b *benchRun) loadPayloads(context.Context) error {
+	payloads, err := Payloads(b.cfg.Mix)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	rep := &Report{Mix: cfg.Mix, Payloads: len(payloads), Window: cfg.Window}
 	total := 0
 	for _, p := range payloads {
 		total += len(p.Body)
 	}
-	rep.MeanBodyBytes = total / len(payloads)
+	b.payloads = payloads
+	b.rep.Payloads, b.rep.MeanBodyBytes = len(payloads), total/len(payloads)
+	return nil
+}
 
+// listen starts the load connector with a fresh credential.
+func (b *benchRun) listen(context.Context) error {
 	var key [32]byte
 	_, _ = rand.Read(key[:]) // crypto/rand.Read never fails (Go ≥ 1.24)
 	secret := hex.EncodeToString(key[:])
-	conn, err := Listen(Config{Addr: cfg.ConnectorAddr, GatewayID: benchGatewayID, Secret: secret, BotID: benchBotID})
+	conn, err := Listen(Config{Addr: b.cfg.ConnectorAddr, GatewayID: benchGatewayID, Secret: secret, BotID: benchBotID})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	defer conn.Close()
-
-	// Raw baseline first, while nothing else runs.
-	fmt.Fprintf(progress, "raw baseline: %d forwards, window %d\n", cfg.Count, cfg.Window)
-	args := hostArgs{exe: cfg.Exe, pluginsDir: cfg.PluginsDir, connectorURL: conn.URL(),
+	b.conn = conn
+	b.args = hostArgs{exe: b.cfg.Exe, pluginsDir: b.cfg.PluginsDir, connectorURL: conn.URL(),
 		gatewayID: benchGatewayID, secret: secret, botID: benchBotID}
-	raw, err := startRawPeer(args)
+	return nil
+}
+
+// rawBaseline measures the raw peer first, while nothing else runs, and
+// waits for it to leave.
+func (b *benchRun) rawBaseline(ctx context.Context) error {
+	fmt.Fprintf(b.progress, "raw baseline: %d forwards, window %d\n", b.cfg.Count, b.cfg.Window)
+	raw, err := startRawPeer(b.args)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	defer raw.killIfRunning()
-	rctx, cancel := context.WithTimeout(ctx, readyTimeout)
-	err = waitHost(rctx, conn, raw)
-	cancel()
-	if err != nil {
-		return nil, err
+	b.raw = raw
+	if err := waitHost(ctx, b.conn, raw); err != nil {
+		return err
 	}
 	meter := cpuMeter{peer: raw.pid()}
-	rawRes, err := runWarm(ctx, conn, Load{Count: cfg.Count, Window: cfg.Window, Payloads: payloads}, &meter)
+	res, err := runWarm(ctx, b.conn, Load{Count: b.cfg.Count, Window: b.cfg.Window, Payloads: b.payloads}, &meter)
 	if err != nil {
-		return nil, fmt.Errorf("raw baseline: %w\nraw peer log:\n%s", err, raw.logTail())
+		return fmt.Errorf("%w\nraw peer log:\n%s", err, raw.logTail())
 	}
-	rep.Raw = phaseOf(rawRes, false)
-	rep.Raw.CPU = meter.stop(rawRes.Acked)
+	b.rep.Raw = phaseOf(res, false)
+	b.rep.Raw.CPU = meter.stop(res.Acked)
 	if err := raw.stop(); err != nil {
-		return nil, err
+		return err
 	}
-	if err := waitGone(ctx, conn); err != nil {
-		return nil, err
-	}
+	gctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	return b.conn.WaitGone(gctx)
+}
 
-	// The host under test.
-	fmt.Fprintf(progress, "starting %s run (plugins: %s)\n", cfg.Exe, orDefault(cfg.PluginsDir, "beside the binary"))
+// startHost spawns `relay-host run` and waits for its handshake and its
+// plugins.
+func (b *benchRun) startHost(ctx context.Context) error {
+	fmt.Fprintf(b.progress, "starting %s run (plugins: %s)\n", b.cfg.Exe, orDefault(b.cfg.PluginsDir, "beside the binary"))
 	spawned := time.Now()
-	args.extraEnv = cfg.HostEnv
+	args := b.args
+	args.extraEnv = b.cfg.HostEnv
 	host, err := startHost(args)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	defer host.killIfRunning()
-	rctx, cancel = context.WithTimeout(ctx, readyTimeout)
-	err = waitHost(rctx, conn, host)
-	cancel()
-	if err != nil {
-		return nil, err
+	b.host = host
+	if err := waitHost(ctx, b.conn, host); err != nil {
+		return err
 	}
-	rep.HostReadyMs = ms(time.Since(spawned))
+	b.rep.HostReadyMs = ms(time.Since(spawned))
 	up, err := host.pluginStart(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	rep.PluginsUpMs = ms(up)
-	discord := ChildByName(host.pid(), discordPlugin)
-	if discord == 0 {
-		return nil, fmt.Errorf("no %s child of the host (pid %d): is it in the plugins directory?", discordPlugin, host.pid())
+	b.rep.PluginsUpMs = ms(up)
+	b.discord = ChildByName(host.pid(), discordPlugin)
+	if b.discord == 0 {
+		return fmt.Errorf("no %s child of the host (pid %d): is it in the plugins directory?", discordPlugin, host.pid())
 	}
-	meter = cpuMeter{peer: host.pid(), discord: discord}
+	b.meter = cpuMeter{peer: host.pid(), discord: b.discord}
+	return nil
+}
 
-	e2e := Load{Count: cfg.Count, Duration: cfg.Duration, Window: cfg.Window, Payloads: payloads, FollowUps: true}
-	if cfg.Duration > 0 {
-		fmt.Fprintf(progress, "end to end: %s unbounded, window %d\n", cfg.Duration, cfg.Window)
+// endToEnd is the unbounded throughput phase through the host.
+func (b *benchRun) endToEnd(ctx context.Context) error {
+	l := Load{Count: b.cfg.Count, Duration: b.cfg.Duration, Window: b.cfg.Window, Payloads: b.payloads, FollowUps: true}
+	if l.Duration > 0 {
+		fmt.Fprintf(b.progress, "end to end: %s unbounded, window %d\n", l.Duration, l.Window)
 	} else {
-		fmt.Fprintf(progress, "end to end: %d forwards unbounded, window %d\n", cfg.Count, cfg.Window)
+		fmt.Fprintf(b.progress, "end to end: %d forwards unbounded, window %d\n", l.Count, l.Window)
 	}
-	e2eRes, err := runWarm(ctx, conn, e2e, &meter)
+	res, err := runWarm(ctx, b.conn, l, &b.meter)
 	if err != nil {
-		return nil, fmt.Errorf("end to end: %w\nhost log:\n%s", err, host.logTail())
+		return fmt.Errorf("%w\nhost log:\n%s", err, b.host.logTail())
 	}
-	rep.EndToEnd = phaseOf(e2eRes, false)
-	rep.EndToEnd.CPU = meter.stop(e2eRes.Acked)
-	if rep.Raw.PerSecond > 0 {
-		rep.Ratio = rep.EndToEnd.PerSecond / rep.Raw.PerSecond
+	b.rep.EndToEnd = phaseOf(res, false)
+	b.rep.EndToEnd.CPU = b.meter.stop(res.Acked)
+	if b.rep.Raw.PerSecond > 0 {
+		b.rep.Ratio = b.rep.EndToEnd.PerSecond / b.rep.Raw.PerSecond
 	}
-	if rep.Host, err = memoryOf(host.pid()); err != nil {
-		return nil, err
-	}
-	if rep.Discord, err = memoryOf(discord); err != nil {
-		return nil, err
-	}
-	if twilio := ChildByName(host.pid(), twilioPlugin); twilio != 0 {
-		rep.Twilio, _ = memoryOf(twilio) // informational; it may be absent
-	}
+	return nil
+}
 
-	if cfg.Rate > 0 {
-		fmt.Fprintf(progress, "latency: %d forwards at %.0f/s\n", cfg.LatencyCount, cfg.Rate)
-		meter.start()
-		lat, err := conn.Run(ctx, Load{Count: cfg.LatencyCount, Rate: cfg.Rate, Window: cfg.Window, Payloads: payloads, FollowUps: true})
-		if err != nil {
-			return nil, fmt.Errorf("latency phase: %w\nhost log:\n%s", err, host.logTail())
-		}
-		p := phaseOf(lat, true)
-		p.CPU = meter.stop(lat.Acked)
-		rep.Latency = &p
+// sampleMemory reads the processes' memory at the end of the end-to-end
+// phase.
+func (b *benchRun) sampleMemory(context.Context) error {
+	var err error
+	if b.rep.Host, err = memoryOf(b.host.pid()); err != nil {
+		return err
 	}
+	if b.rep.Discord, err = memoryOf(b.discord); err != nil {
+		return err
+	}
+	if twilio := ChildByName(b.host.pid(), twilioPlugin); twilio != 0 {
+		b.rep.Twilio, _ = memoryOf(twilio) // informational; it may be absent
+	}
+	return nil
+}
 
-	fmt.Fprintf(progress, "recovery: kill -9 %s (pid %d)\n", discordPlugin, discord)
-	rec, err := conn.Recovery(ctx, payloads[0], probeInterval, recoveryTimeout, func() error {
-		if err := syscall.Kill(discord, syscall.SIGKILL); err != nil {
-			return fmt.Errorf("kill %s (pid %d): %w", discordPlugin, discord, err)
+// latencyPhase runs at the offered rate; a zero rate skips it.
+func (b *benchRun) latencyPhase(ctx context.Context) error {
+	if b.cfg.Rate <= 0 {
+		return nil
+	}
+	fmt.Fprintf(b.progress, "latency: %d forwards at %.0f/s\n", b.cfg.LatencyCount, b.cfg.Rate)
+	b.meter.start()
+	res, err := b.conn.Run(ctx, Load{Count: b.cfg.LatencyCount, Rate: b.cfg.Rate, Window: b.cfg.Window, Payloads: b.payloads, FollowUps: true})
+	if err != nil {
+		return fmt.Errorf("%w\nhost log:\n%s", err, b.host.logTail())
+	}
+	p := phaseOf(res, true)
+	p.CPU = b.meter.stop(res.Acked)
+	b.rep.Latency = &p
+	return nil
+}
+
+// recovery kills the Discord plugin with SIGKILL and times the first
+// forward served again.
+func (b *benchRun) recovery(ctx context.Context) error {
+	fmt.Fprintf(b.progress, "recovery: kill -9 %s (pid %d)\n", discordPlugin, b.discord)
+	rec, err := b.conn.Recovery(ctx, b.payloads[0], probeInterval, recoveryTimeout, func() error {
+		if err := syscall.Kill(b.discord, syscall.SIGKILL); err != nil {
+			return fmt.Errorf("kill %s (pid %d): %w", discordPlugin, b.discord, err)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("recovery: %w\nhost log:\n%s", err, host.logTail())
+		return fmt.Errorf("%w\nhost log:\n%s", err, b.host.logTail())
 	}
-	rep.RecoveryMs = ms(rec)
+	b.rep.RecoveryMs = ms(rec)
+	return nil
+}
 
-	if err := host.stop(); err != nil {
-		return nil, fmt.Errorf("%w\nhost log:\n%s", err, host.logTail())
+// stopHost stops the host with SIGTERM and checks it exits cleanly.
+func (b *benchRun) stopHost(context.Context) error {
+	if err := b.host.stop(); err != nil {
+		return fmt.Errorf("%w\nhost log:\n%s", err, b.host.logTail())
 	}
-	rep.Targets = judge(rep, cfg)
-	return rep, nil
+	return nil
+}
+
+// judge sets the report's targets.
+func (b *benchRun) judge(context.Context) error {
+	b.rep.Targets = judge(b.rep, b.cfg)
+	return nil
 }
 
 // runWarm sends a warm-up, then the measured phase, starting meter between
@@ -392,8 +495,11 @@ func runWarm(ctx context.Context, conn *Connector, l Load, meter *cpuMeter) (Res
 	return conn.Run(ctx, l)
 }
 
-// waitHost waits for a child's handshake, failing early if it exits.
+// waitHost waits, at most readyTimeout, for a child's handshake, failing
+// early if it exits.
 func waitHost(ctx context.Context, conn *Connector, host *hostProcess) error {
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
 	ready := make(chan error, 1)
 	go func() { ready <- conn.WaitReady(ctx) }()
 	select {
@@ -404,23 +510,6 @@ func waitHost(ctx context.Context, conn *Connector, host *hostProcess) error {
 		return nil
 	case <-host.exited():
 		return fmt.Errorf("%s exited before connecting (%v):\n%s", host.name(), host.err, host.logTail())
-	}
-}
-
-// waitGone waits until no peer is connected (the raw peer has left).
-func waitGone(ctx context.Context, conn *Connector) error {
-	for {
-		conn.mu.Lock()
-		gone, ch := conn.peer == nil, conn.changed
-		conn.mu.Unlock()
-		if gone {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
 	}
 }
 

@@ -16,9 +16,11 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/relayhost/relay-host/host/internal/devconnector"
 	"github.com/relayhost/relay-host/host/internal/gather"
+	"github.com/relayhost/relay-host/host/internal/wire"
 	"github.com/relayhost/relay-host/host/relay"
-	"github.com/relayhost/relay-host/host/relay/relaytest"
+	"github.com/relayhost/relay-host/internal/notify"
 	"github.com/relayhost/relay-host/pluginapi"
 )
 
@@ -54,8 +56,8 @@ type Config struct {
 // and pushes passthrough forwards (each with a bufferId) at a chosen rate,
 // timing each one from its write to the inbound_ack that settles it.
 //
-// Unlike relaytest.Server it records nothing per frame and keeps no durable
-// buffer: everything it tracks is bounded by the in-flight window, so its
+// Unlike the dev connector (host/internal/devconnector) it records nothing
+// per frame and keeps no durable buffer: everything it tracks is bounded by the in-flight window, so its
 // own cost stays small and constant next to the peer it measures.
 type Connector struct {
 	cfg  Config
@@ -71,7 +73,7 @@ type Connector struct {
 
 	mu      sync.Mutex
 	peer    *peer         // the newest connection that completed a handshake
-	changed chan struct{} // closed and replaced when peer changes
+	changed notify.Signal // notified when peer changes
 	run     *tracker      // the phase in progress, nil between phases
 	nextRun int
 }
@@ -187,10 +189,10 @@ func Listen(cfg Config) (*Connector, error) {
 		return nil, err
 	}
 	base, stop := context.WithCancel(context.Background())
-	c := &Connector{cfg: cfg, ln: ln, base: base, stop: stop, changed: make(chan struct{})}
+	c := &Connector{cfg: cfg, ln: ln, base: base, stop: stop}
 	c.frames.New = func() any { return make([]byte, 0, frameBufferSize) }
 	mux := http.NewServeMux()
-	mux.HandleFunc(relaytest.RelayPath, c.serveRelay)
+	mux.HandleFunc(devconnector.RelayPath, c.serveRelay)
 	c.srv = &http.Server{
 		Handler: mux, ReadHeaderTimeout: readHeaderTimeout,
 		ConnContext: func(ctx context.Context, nc net.Conn) context.Context {
@@ -222,21 +224,31 @@ func (c *Connector) Close() {
 }
 
 // WaitReady blocks until a peer has completed its handshake (its first
-// hello was answered), or ctx ends.
+// hello was answered), or ctx ends; ctx must carry a deadline.
 func (c *Connector) WaitReady(ctx context.Context) error {
-	for {
-		c.mu.Lock()
-		ok, ch := c.peer != nil, c.changed
-		c.mu.Unlock()
-		if ok {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return fmt.Errorf("wait for the peer's handshake: %w", ctx.Err())
-		}
+	if err := c.waitPeer(ctx, true); err != nil {
+		return fmt.Errorf("wait for the peer's handshake: %w", err)
 	}
+	return nil
+}
+
+// WaitGone blocks until no peer is connected (the one there was has left),
+// or ctx ends; ctx must carry a deadline.
+func (c *Connector) WaitGone(ctx context.Context) error {
+	if err := c.waitPeer(ctx, false); err != nil {
+		return fmt.Errorf("wait for the peer to leave: %w", err)
+	}
+	return nil
+}
+
+// waitPeer waits until a handshaked peer is connected (present) or none is
+// (!present).
+func (c *Connector) waitPeer(ctx context.Context, present bool) error {
+	return c.changed.Wait(ctx, func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return (c.peer != nil) == present
+	})
 }
 
 // FollowUps returns the number of follow_up requests received so far.
@@ -257,7 +269,7 @@ func (c *Connector) serveRelay(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	ws.SetReadLimit(relay.MaxMessageBytes)
+	ws.SetReadLimit(wire.MaxMessageBytes)
 	if !authed {
 		_ = ws.Close(relay.UnauthorizedCloseCode, "unauthorized")
 		return
@@ -271,12 +283,14 @@ func (c *Connector) serveRelay(w http.ResponseWriter, r *http.Request) {
 	}()
 	defer func() {
 		c.mu.Lock()
-		if c.peer == p {
+		left := c.peer == p
+		if left {
 			c.peer = nil
-			close(c.changed)
-			c.changed = make(chan struct{})
 		}
 		c.mu.Unlock()
+		if left {
+			c.changed.Notify()
+		}
 		close(p.gone)
 		_ = ws.CloseNow()
 		<-writer
@@ -286,7 +300,7 @@ func (c *Connector) serveRelay(w http.ResponseWriter, r *http.Request) {
 
 // read serves one connection until it ends.
 func (c *Connector) read(p *peer) {
-	sp := relay.NewSplitter(relay.MaxFrameBytes)
+	sp := wire.NewSplitter(wire.MaxFrameBytes)
 	var buf bytes.Buffer
 	for {
 		_, rd, err := p.ws.Reader(c.base)
@@ -373,20 +387,22 @@ func (c *Connector) onOutbound(p *peer, requestID []byte, followUp bool) {
 }
 
 func (c *Connector) onHello(p *peer, platform string) {
-	b, err := json.Marshal(map[string]any{"type": "descriptor", "descriptor": relaytest.DefaultDescriptor(platform)})
+	b, err := json.Marshal(map[string]any{"type": "descriptor", "descriptor": devconnector.DefaultDescriptor(platform)})
 	if err != nil {
 		return
 	}
 	// The peer becomes current before its descriptor leaves: a peer that has
 	// its descriptor may start a phase at once.
 	c.mu.Lock()
-	if !p.handshaked {
+	first := !p.handshaked
+	if first {
 		p.handshaked = true
 		c.peer = p
-		close(c.changed)
-		c.changed = make(chan struct{})
 	}
 	c.mu.Unlock()
+	if first {
+		c.changed.Notify()
+	}
 	_ = p.queue(append(b, '\n')) // a peer that went away is cleared when its reader ends
 }
 
@@ -433,7 +449,7 @@ func (c *Connector) templates(payloads []Payload) []forwardTemplate {
 			},
 			Body: p.Body,
 		}
-		frame := relaytest.PassthroughFrame(f) // `{…,"forward":{…}}` + "\n", no bufferId
+		frame := devconnector.PassthroughFrame(f) // `{…,"forward":{…}}` + "\n", no bufferId
 		frame = bytes.TrimSuffix(frame, []byte("}\n"))
 		out[i] = forwardTemplate{name: p.Name, prefix: append(frame, `,"bufferId":"`...)}
 	}

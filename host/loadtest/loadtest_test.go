@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -153,7 +154,8 @@ func TestConnectorAgainstTheRawPeer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer raw.Close()
+	closeRaw := sync.OnceFunc(raw.Close)
+	defer closeRaw()
 	for _, l := range []Load{
 		{Count: 500, Window: 16, Payloads: p},
 		{Count: 100, Rate: 2000, Payloads: p},
@@ -178,6 +180,14 @@ func TestConnectorAgainstTheRawPeer(t *testing.T) {
 	}
 	if _, err := conn.Recovery(ctx, p[0], time.Millisecond, testTimeout, func() error { return errors.New("no such process") }); err == nil {
 		t.Error("Recovery with a failing kill succeeded")
+	}
+	// The bench waits for the raw peer to leave before it starts the host.
+	closeRaw()
+	if err := conn.WaitGone(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.WaitReady(ctxWithTimeout(t, 20*time.Millisecond)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitReady with the peer gone = %v, want the deadline", err)
 	}
 }
 

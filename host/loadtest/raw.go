@@ -31,7 +31,7 @@ func (h *rawHandler) Passthrough(f pluginapi.Forward) {
 }
 
 // StartRawPeer dials the connector at url as gatewayID (fronting
-// discord:botID) and waits for the handshake.
+// discord:botID) and waits for the handshake, at most readyTimeout.
 func StartRawPeer(ctx context.Context, url, gatewayID, secret, botID string) (*RawPeer, error) {
 	h := &rawHandler{}
 	client, err := relay.New(relay.Config{
@@ -46,7 +46,9 @@ func StartRawPeer(ctx context.Context, url, gatewayID, secret, botID string) (*R
 	rctx, cancel := context.WithCancel(context.Background())
 	p := &RawPeer{client: client, cancel: cancel, done: make(chan error, 1)}
 	go func() { p.done <- client.Run(rctx) }()
-	if err := client.WaitReady(ctx); err != nil {
+	wctx, cancelWait := context.WithTimeout(ctx, readyTimeout)
+	defer cancelWait()
+	if err := client.WaitReady(wctx); err != nil {
 		p.Close()
 		return nil, fmt.Errorf("raw peer handshake: %w", err)
 	}

@@ -1,8 +1,10 @@
 package relay_test
 
 import (
+	"context"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/relayhost/relay-host/host/relay"
 	"github.com/relayhost/relay-host/host/relay/relaytest"
@@ -42,7 +44,9 @@ func BenchmarkPassthroughLoopback(b *testing.B) {
 	runErr := make(chan error, 1)
 	go func() { runErr <- c.Run(ctx) }()
 	defer func() { _ = c.Close(ctx); <-runErr }()
-	if err := c.WaitReady(ctx); err != nil {
+	rctx, cancel := context.WithTimeout(ctx, waitTimeout)
+	defer cancel()
+	if err := c.WaitReady(rctx); err != nil {
 		b.Fatal(err)
 	}
 	body := []byte(`{"type":2,"id":"1300000000000000001","application_id":"1234567890123456789","channel_id":"1122334455667788990","guild_id":"987654321098765432","data":{"id":"1230000000000000001","name":"ask","options":[{"name":"prompt","type":3,"value":"What is the weather like in Lisbon this weekend?"}],"type":1},"member":{"user":{"id":"5555555555555555555","username":"alice","global_name":"Alice"}},"token":"stripped","version":1}`)
@@ -56,7 +60,11 @@ func BenchmarkPassthroughLoopback(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	<-h.done
+	select {
+	case <-h.done:
+	case <-time.After(waitTimeout + time.Duration(b.N)*time.Millisecond):
+		b.Fatalf("the client delivered %d of %d forwards", h.n.Load(), b.N)
+	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "forwards/s")
 }

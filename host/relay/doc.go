@@ -1,18 +1,25 @@
 // Package relay is relay-host's end of the relay link: the WebSocket
 // transport that dials out to the connector and speaks the newline-delimited
-// JSON frame protocol of wire-contract.md.
+// JSON frame protocol (docs/protocol.md).
 //
-// The package has three layers:
+// The package holds:
 //
-//   - pure helpers: [DialURL] (§1.2), the upgrade token ([MakeToken],
-//     [MakeUpgradeToken], [VerifyToken], §3.1) and the reconnect ladder
-//     ([BackoffDelay], [Jitter], §4.2);
-//   - the frame codec: a carry-buffer line [Splitter], [DecodeFrame] for every
-//     connector→gateway frame and the Encode* functions for every
-//     gateway→connector frame (§1.5, §2);
+//   - pure helpers: [DialURL] (docs/protocol.md, Dial URL), the upgrade token
+//     ([MakeToken], [MakeUpgradeToken], [VerifyToken]; docs/protocol.md,
+//     Upgrade token) and the reconnect ladder ([BackoffDelay], [Jitter];
+//     docs/protocol.md, Reconnect and backoff);
 //   - the [Client]: dial with a fresh bearer, one hello per identity, the
 //     reader, outbound request/response correlation, keepalive, 4401
 //     handling, reconnect with backoff, going_idle and a draining Close.
+//     config.go holds its configuration, client.go New, Run and the
+//     connection state, outbound.go the calls the host makes (Outbound,
+//     AckInbound, Interrupt, GoIdle, Close), conn.go one connection's
+//     reader, keepalive and writer.
+//
+// The frame codec (line splitting, decoding every connector→gateway frame,
+// encoding every gateway→connector frame) is host/internal/wire; the
+// [Descriptor] and [OutboundResult] the Client hands out are its types,
+// under the same names here.
 //
 // # Using the Client
 //
@@ -59,18 +66,16 @@
 //     context, user_id_alt, chat_id_alt, auto-thread markers) go to
 //     MessageEvent.Metadata under their wire names; guild_id is read when
 //     scope_id is absent ([JUNE] connectors).
-//   - A single frame is limited to MaxFrameBytes (4 MiB) and skipped when
-//     longer; one WebSocket message is limited to MaxMessageBytes (16 MiB),
-//     beyond which the library closes the link (1009) and Run reconnects.
+//   - A single frame is limited to [MaxFrameBytes] (4 MiB) and skipped when
+//     longer; one WebSocket message is limited to 16 MiB, beyond which the
+//     library closes the link (1009) and Run reconnects.
 //
 // # Speed
 //
-// [DecodeFrame] validates and cuts a frame in one pass (scan.go) and reads
-// the fields with the same lenient decoders as its encoding/json slow path,
-// which takes every frame whose reading is not plain (escaped or case-folded
-// keys, a repeated "forward", deep nesting, invalid JSON); fuzz targets
-// check that both paths always agree. Frames written while other writers
-// wait are gathered into one syscall (host/internal/gather), each still its
-// own WebSocket message, and a write that cannot complete within
-// WriteTimeout drops the connection.
+// The codec validates and cuts a frame in one pass and reads the fields
+// with the same lenient decoders as its encoding/json slow path, which takes
+// every frame whose reading is not plain; fuzz targets check that both paths
+// always agree. Frames written while other writers wait are gathered into
+// one syscall (host/internal/gather), each still its own WebSocket message,
+// and a write that cannot complete within WriteTimeout drops the connection.
 package relay

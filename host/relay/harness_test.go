@@ -12,6 +12,7 @@ import (
 
 	"github.com/relayhost/relay-host/host/relay"
 	"github.com/relayhost/relay-host/host/relay/relaytest"
+	"github.com/relayhost/relay-host/internal/notify"
 	"github.com/relayhost/relay-host/pluginapi"
 )
 
@@ -29,37 +30,14 @@ func waitCtx(t *testing.T) context.Context {
 
 // broadcast is a change notification: wait re-checks a condition each time
 // something is recorded.
-type broadcast struct {
-	mu sync.Mutex
-	ch chan struct{}
-}
+type broadcast struct{ changed notify.Signal }
 
-func (b *broadcast) notify() {
-	b.mu.Lock()
-	if b.ch != nil {
-		close(b.ch)
-	}
-	b.ch = make(chan struct{})
-	b.mu.Unlock()
-}
+func (b *broadcast) notify() { b.changed.Notify() }
 
 func (b *broadcast) wait(ctx context.Context, t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for {
-		b.mu.Lock()
-		if b.ch == nil {
-			b.ch = make(chan struct{})
-		}
-		ch := b.ch
-		b.mu.Unlock()
-		if cond() {
-			return
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			t.Fatalf("timed out waiting for %s", what)
-		}
+	if err := b.changed.Wait(ctx, cond); err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
 	}
 }
 

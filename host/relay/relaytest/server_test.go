@@ -15,6 +15,7 @@ import (
 	"github.com/coder/websocket"
 	"go.uber.org/goleak"
 
+	"github.com/relayhost/relay-host/host/internal/wire"
 	"github.com/relayhost/relay-host/host/relay"
 	"github.com/relayhost/relay-host/host/relay/relaytest"
 	"github.com/relayhost/relay-host/pluginapi"
@@ -62,7 +63,7 @@ func dial(t *testing.T, s *relaytest.Server, path, token string) (*client, *http
 	if err != nil {
 		return nil, resp, err
 	}
-	ws.SetReadLimit(relay.MaxMessageBytes)
+	ws.SetReadLimit(wire.MaxMessageBytes)
 	t.Cleanup(func() { _ = ws.CloseNow() })
 	return &client{t: t, ws: ws}, resp, nil
 }
@@ -75,7 +76,7 @@ func (c *client) send(s string) {
 }
 
 // next reads one message and decodes it as one frame.
-func (c *client) next() relay.Frame {
+func (c *client) next() wire.Frame {
 	c.t.Helper()
 	_, b, err := c.ws.Read(ctxT(c.t))
 	if err != nil {
@@ -84,7 +85,7 @@ func (c *client) next() relay.Frame {
 	if bytes.Count(b, []byte{'\n'}) != 1 || b[len(b)-1] != '\n' {
 		c.t.Fatalf("message %q is not one newline-terminated frame", b)
 	}
-	f, err := relay.DecodeFrame(b)
+	f, err := wire.DecodeFrame(b)
 	if err != nil {
 		c.t.Fatalf("decode %s: %v", b, err)
 	}
@@ -157,11 +158,11 @@ func TestHandshakeOutboundIdleAndBuffer(t *testing.T) {
 	}
 	c.send(`{"type":"hello","platform":"discord","botId":"123"}`)
 	f := c.next()
-	if f.Type != relay.TypeDescriptor || f.Descriptor.Platform != "discord" || f.Descriptor.MaxMessageLength != 2000 {
+	if f.Type != wire.TypeDescriptor || f.Descriptor.Platform != "discord" || f.Descriptor.MaxMessageLength != 2000 {
 		t.Fatalf("first frame = %+v, want the discord descriptor", f)
 	}
 	f = c.next() // the backlog follows the handshake
-	if f.Type != relay.TypePassthroughForward || f.Forward.BufferID != early || !bytes.Equal(f.Forward.Body, []byte{0, 1, 2}) {
+	if f.Type != wire.TypePassthroughForward || f.Forward.BufferID != early || !bytes.Equal(f.Forward.Body, []byte{0, 1, 2}) {
 		t.Fatalf("replayed = %+v", f.Forward)
 	}
 	c.send(`{"type":"hello","platform":"telegram","botId":""}`)
@@ -184,7 +185,7 @@ func TestHandshakeOutboundIdleAndBuffer(t *testing.T) {
 		t.Fatalf("enqueued while connected = %+v", f)
 	}
 	c.send(`{"type":"going_idle"}`)
-	if f = c.next(); f.Type != relay.TypeGoingIdleAck {
+	if f = c.next(); f.Type != wire.TypeGoingIdleAck {
 		t.Fatalf("going_idle answer = %+v", f)
 	}
 	if !reflect.DeepEqual(s.Pending(), []string{live}) {
@@ -221,7 +222,7 @@ func TestPassthroughFrameRoundTrip(t *testing.T) {
 	in := pluginapi.Forward{Platform: "discord", BotID: "app", Method: "POST", Path: "/i",
 		Headers: []pluginapi.Header{{Name: "content-type", Value: "application/json"}, {Name: "x", Value: "1"}, {Name: "x", Value: "2"}},
 		Body:    []byte("{\"type\":1}\x00\xff"), Profile: "reviewer", BufferID: "pbuf-1"}
-	f, err := relay.DecodeFrame(relaytest.PassthroughFrame(in))
+	f, err := wire.DecodeFrame(relaytest.PassthroughFrame(in))
 	if err != nil || !reflect.DeepEqual(*f.Forward, in) {
 		t.Fatalf("round trip = %+v (%v)\nwant %+v", f.Forward, err, in)
 	}
@@ -237,7 +238,7 @@ func TestDefaultDescriptorHasTheNineRequiredFields(t *testing.T) {
 			t.Errorf("descriptor lacks %s", k)
 		}
 	}
-	if _, err := relay.ParseDescriptor(b); err != nil {
+	if _, err := wire.ParseDescriptor(b); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -1,4 +1,4 @@
-package relay
+package wire
 
 import (
 	"bytes"
@@ -6,23 +6,14 @@ import (
 	"strings"
 )
 
-// Error texts of OutboundResult.Error that the transport produces itself
-// (wire-contract.md §4.5). They are part of the contract with callers that
-// match on them, so they are spelled exactly as the reference gateway does.
-const (
-	ErrTextClosed         = "relay transport closed"
-	ErrTextNotConnected   = "relay transport not connected"
-	ErrTextTimedOut       = "relay outbound timed out"
-	ErrTextConnectionLost = "relay transport connection lost"
-	ErrTextSendFailed     = "relay send failed"
-)
-
 // EgressDeclinedCode is the outbound_result code that marks an authorization
 // refusal by the connector's egress guard (§2.2).
 const EgressDeclinedCode = "egress_declined"
 
-// OutboundResult is the outcome of one outbound request. Outbound never
-// returns an error: every failure is a result with Success false.
+// OutboundResult is the outcome of one outbound request: the connector's
+// answer, decoded from an outbound_result frame, or a local failure the
+// transport reports the same way (relay.Client.Outbound never returns an
+// error: every failure is a result with Success false).
 type OutboundResult struct {
 	// Success is the connector's success flag (false for every local failure).
 	Success bool
@@ -66,6 +57,13 @@ func parseResult(r json.RawMessage) OutboundResult {
 	if res, ok := scanResult(r); ok {
 		return res
 	}
+	return decodeResult(r)
+}
+
+// decodeResult is parseResult's slow path: encoding/json, which decides
+// every object the fast path (scanResult) leaves to it. r must be one
+// JSON object.
+func decodeResult(r json.RawMessage) OutboundResult {
 	raw := map[string]any{}
 	dec := json.NewDecoder(bytes.NewReader(r))
 	dec.UseNumber()

@@ -1,11 +1,117 @@
-package relay
+package wire
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"slices"
 	"unicode/utf8"
 )
+
+// ErrActionNotObject is returned when an outbound action does not encode as a
+// JSON object.
+var ErrActionNotObject = errors.New("relay: outbound action must encode as a JSON object")
+
+// helloFrame and the other *Frame structs below are the gateway→connector
+// wire shapes of wire-contract.md §2.1.
+type helloFrame struct {
+	Type            FrameType       `json:"type"`
+	Platform        string          `json:"platform"`
+	BotID           string          `json:"botId"`
+	CommandManifest json.RawMessage `json:"command_manifest,omitempty"`
+}
+
+type interruptFrame struct {
+	Type       FrameType `json:"type"`
+	SessionKey string    `json:"session_key"`
+	Reason     *string   `json:"reason"`
+}
+
+// encode marshals v as one frame: compact JSON followed by "\n".
+func encode(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil { // Encode appends the '\n'
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// EncodeHello encodes a hello frame for one fronted identity. A non-empty
+// commandManifest (a JSON array) is attached as command_manifest; the Client
+// attaches it only to the "discord" hello (§2.1).
+func EncodeHello(platform, botID string, commandManifest json.RawMessage) ([]byte, error) {
+	b, err := encode(helloFrame{Type: TypeHello, Platform: platform, BotID: botID, CommandManifest: commandManifest})
+	if err != nil {
+		return nil, fmt.Errorf("encode hello: %w", err)
+	}
+	return b, nil
+}
+
+// EncodeOutbound encodes an outbound request. action may be anything that
+// encodes as a JSON object (a map, a struct, json.RawMessage). platform is
+// omitted when empty, and botID is sent only together with platform.
+func EncodeOutbound(requestID string, action any, platform, botID string) ([]byte, error) {
+	b := make([]byte, 0, 256)
+	b = append(b, `{"type":"outbound","requestId":`...)
+	b = appendString(b, requestID)
+	b = append(b, `,"action":`...)
+	b, err := appendAction(b, action)
+	if err != nil {
+		if errors.Is(err, ErrActionNotObject) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("encode outbound action: %w", err)
+	}
+	if platform != "" {
+		b = append(b, `,"platform":`...)
+		b = appendString(b, platform)
+		if botID != "" {
+			b = append(b, `,"botId":`...)
+			b = appendString(b, botID)
+		}
+	}
+	return append(b, "}\n"...), nil
+}
+
+// EncodeInterrupt encodes an interrupt frame; an empty reason is sent as
+// null (the key is always present).
+func EncodeInterrupt(sessionKey, reason string) []byte {
+	f := interruptFrame{Type: TypeInterrupt, SessionKey: sessionKey}
+	if reason != "" {
+		f.Reason = &reason
+	}
+	b, _ := encode(f) // strings only: cannot fail
+	return b
+}
+
+// EncodeGoingIdle encodes a going_idle frame.
+func EncodeGoingIdle() []byte {
+	return []byte(`{"type":"going_idle"}` + "\n")
+}
+
+// EncodeInboundAck encodes an inbound_ack frame for bufferID.
+func EncodeInboundAck(bufferID string) []byte {
+	b := make([]byte, 0, 40+len(bufferID))
+	b = append(b, `{"type":"inbound_ack","bufferId":`...)
+	b = appendString(b, bufferID)
+	return append(b, "}\n"...)
+}
+
+// NewRequestID returns a fresh outbound requestId: a random UUID version 4
+// rendered as 32 lowercase hex characters without dashes, like the reference
+// gateway's uuid4().hex (§2.1).
+func NewRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go ≥ 1.24)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return hex.EncodeToString(b[:])
+}
 
 // appendValue appends the JSON form of v for the value kinds outbound
 // actions are built from (strings, booleans, null, and maps and slices of

@@ -1,0 +1,20 @@
+// Package devconnector is an in-process relay connector on loopback: the
+// connector's side of the relay link, spoken the way the real connector
+// speaks it (docs/protocol.md). `relay-host dev` runs it behind its
+// platform edge (host/edge), the load tool borrows its frame helpers, and
+// the test connector of package relaytest is built on it.
+//
+// A Server serves the WebSocket at RelayPath (an upgrade on any other path
+// is refused with 400), verifies the upgrade bearer and refuses a bad one by
+// accepting and closing 4401 "unauthorized", answers each hello with a
+// descriptor, answers outbound requests, acks going_idle, and keeps a
+// durable buffer that it replays on every handshake and trims only on
+// inbound_ack. Extra HTTP routes share the listener (HandleFunc), which is
+// how the dev mode serves its platform webhooks next to RelayPath.
+//
+// It keeps no history: what it receives is reported to Options.OnFrame and
+// Hooks as it arrives, and only the buffer, the connection count and which
+// connections completed a handshake are kept. Hooks also let a test
+// connector misbehave at the points where a real connector can go wrong;
+// dev mode uses none of them.
+package devconnector

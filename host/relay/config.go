@@ -1,0 +1,173 @@
+package relay
+
+import (
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/relayhost/relay-host/pluginapi"
+)
+
+// Timeouts and backoff defaults. Each applies when the matching Config field
+// is zero.
+const (
+	// DefaultHandshakeTimeout bounds the wait for the first descriptor after
+	// the upgrade (connect_timeout_s, wire-contract.md §2.2).
+	DefaultHandshakeTimeout = 30 * time.Second
+	// DefaultOutboundTimeout bounds the wait for an outbound_result
+	// (outbound_timeout_s, §4.5); after it the result is ambiguous.
+	DefaultOutboundTimeout = 30 * time.Second
+	// DefaultPingInterval is the keepalive ping period (§1.4 [LATER]).
+	DefaultPingInterval = 30 * time.Second
+	// DefaultPingTimeout is how long a ping may go unanswered before the
+	// link is declared dead (§1.4 [LATER]; 20 s gave spurious closes under
+	// WAN latency, incident 2026-08-18).
+	DefaultPingTimeout = 60 * time.Second
+	// DefaultBackoffBase is the first reconnect wait ceiling (§4.2).
+	DefaultBackoffBase = 1 * time.Second
+	// DefaultBackoffMax caps the reconnect wait (§4.2).
+	DefaultBackoffMax = 30 * time.Second
+	// DefaultStableAfter is how long a connection must stay up, from its
+	// first descriptor, to reset the backoff ladder (§4.2 [LATEST]).
+	DefaultStableAfter = 60 * time.Second
+	// DefaultGoingIdleTimeout bounds the wait for going_idle_ack
+	// (go_idle(timeout=10 s), §4.4). The host usually passes a shorter
+	// context deadline at shutdown (the reference uses 2 s there).
+	DefaultGoingIdleTimeout = 10 * time.Second
+	// DefaultDialTimeout bounds TCP connect, TLS and the HTTP upgrade: the
+	// websockets library's 10 s opening-handshake timeout (§1.4).
+	DefaultDialTimeout = 10 * time.Second
+	// DefaultWriteTimeout bounds one frame write. Not in the contract: a
+	// write that cannot complete in 10 s means the peer stopped reading, and
+	// the connection is torn down (and re-dialed) rather than left wedged.
+	DefaultWriteTimeout = 10 * time.Second
+	// DefaultCloseTimeout bounds the closing handshake before the socket is
+	// dropped hard (each teardown await is bounded at 1 s in §4.6).
+	DefaultCloseTimeout = 1 * time.Second
+
+	// happyEyeballsDelay is the IPv4/IPv6 fallback delay (§1.4 [LATEST]).
+	happyEyeballsDelay = 250 * time.Millisecond
+)
+
+// Close codes and reasons of wire-contract.md §4.1.
+const (
+	// UnauthorizedCloseCode is the private close code the connector uses to
+	// refuse the upgrade credentials.
+	UnauthorizedCloseCode = 4401
+	// ExpiredCloseReason is the 4401 reason for a token that merely aged
+	// out; it is never treated as a revocation.
+	ExpiredCloseReason = "expired"
+)
+
+// Error texts of OutboundResult.Error that the transport produces itself
+// (wire-contract.md §4.5). They are part of the contract with callers that
+// match on them, so they are spelled exactly as the reference gateway does.
+const (
+	ErrTextClosed         = "relay transport closed"
+	ErrTextNotConnected   = "relay transport not connected"
+	ErrTextTimedOut       = "relay outbound timed out"
+	ErrTextConnectionLost = "relay transport connection lost"
+	ErrTextSendFailed     = "relay send failed"
+)
+
+// Errors returned by the Client.
+var (
+	// ErrRevoked is returned by Run when the connector refused a freshly
+	// minted token after a successful handshake (a second 4401 that is not
+	// "expired", §4.1 [LATER]): the credential was revoked. The host should
+	// stop and exit with the revocation status.
+	ErrRevoked = errors.New("relay: connector revoked the gateway credential (4401 on a freshly minted token)")
+	// ErrClosed is returned by WaitReady after Close, or after Run returned.
+	ErrClosed = errors.New("relay: client closed")
+	// ErrNotConnected is returned (wrapped) by AckInbound and Interrupt when
+	// there is no socket.
+	ErrNotConnected = errors.New("relay: " + ErrTextNotConnected)
+)
+
+// Identity is one platform identity the gateway fronts on the link; it is
+// announced with one hello.
+type Identity struct {
+	// Platform is the platform name, e.g. "discord".
+	Platform string
+	// BotID is the platform identity (application or account id); may be "".
+	BotID string
+}
+
+// Handler receives what the connector pushes down the link.
+//
+// All handler methods are called from the read goroutine and MUST NOT block
+// (hand work to goroutines): the reader is the only thing that resolves
+// outbound results and answers pings (§1.6). The transport never acks a
+// delivery it hands to the Handler: the host acks buffered deliveries
+// (non-empty bufferID) with Client.AckInbound after durable handoff or a
+// deliberate drop (§5.3 [LATEST]). The one thing the transport settles
+// itself is a buffered frame it cannot decode at all (an event or forward
+// that is not an object): it can never become usable, and leaving it
+// unacked would block the connector's ack-gated replay on every reconnect.
+// A panic in a handler is recovered and logged.
+type Handler interface {
+	// Inbound receives a normalised event; bufferID is set for a buffered
+	// replay and "" for a live delivery.
+	Inbound(ev pluginapi.MessageEvent, bufferID string)
+	// Passthrough receives a forwarded platform request; f.BufferID is set
+	// for a buffered replay.
+	Passthrough(f pluginapi.Forward)
+	// InterruptInbound asks to stop the turn of one session.
+	InterruptInbound(sessionKey, chatID string)
+}
+
+// Config configures a Client. Zero durations take the Default* constants.
+type Config struct {
+	// URL is the configured connector URL; it is normalised with DialURL.
+	URL string
+	// GatewayID and Secret authenticate the upgrade. When either is empty
+	// the upgrade is sent without Authorization (dev/test, §1.3).
+	GatewayID, Secret string
+	// Identities are the fronted identities, one hello each, in order; the
+	// first is the session default. Empty means [{relay, ""}] (§2.1).
+	Identities []Identity
+	// CommandManifest is an optional JSON array sent as command_manifest on
+	// the "discord" hello only (§2.1 [LATER]).
+	CommandManifest json.RawMessage
+	// Handler receives inbound frames; required.
+	Handler Handler
+	// Logger receives the transport's logs; nil discards them.
+	Logger hclog.Logger
+	// Observer receives metric hooks; nil disables them.
+	Observer Observer
+
+	// HandshakeTimeout: DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
+	// OutboundTimeout: DefaultOutboundTimeout.
+	OutboundTimeout time.Duration
+	// PingInterval: DefaultPingInterval.
+	PingInterval time.Duration
+	// PingTimeout: DefaultPingTimeout.
+	PingTimeout time.Duration
+	// BackoffBase: DefaultBackoffBase; negative means no wait (tests).
+	BackoffBase time.Duration
+	// BackoffMax: DefaultBackoffMax.
+	BackoffMax time.Duration
+	// StableAfter: DefaultStableAfter.
+	StableAfter time.Duration
+	// GoingIdleTimeout: DefaultGoingIdleTimeout.
+	GoingIdleTimeout time.Duration
+	// DialTimeout: DefaultDialTimeout.
+	DialTimeout time.Duration
+	// WriteTimeout: DefaultWriteTimeout.
+	WriteTimeout time.Duration
+	// CloseTimeout: DefaultCloseTimeout.
+	CloseTimeout time.Duration
+	// MaxFrameBytes is the per-frame limit: MaxFrameBytes when zero.
+	MaxFrameBytes int
+	// Now is the clock used to mint tokens; time.Now when nil.
+	Now func() time.Time
+}
+
+func setDefault(d *time.Duration, def time.Duration) {
+	if *d == 0 {
+		*d = def
+	}
+}
