@@ -39,6 +39,7 @@ type mediaPlane struct {
 	bearer    func() string
 	userAgent string
 	client    *http.Client
+	max       int64 // MaxMediaBytes; smaller in tests
 }
 
 func newMediaPlane(base string, bearer func() string, userAgent string, client *http.Client) (*mediaPlane, error) {
@@ -59,7 +60,7 @@ func newMediaPlane(base string, bearer func() string, userAgent string, client *
 	// connector's own media path, and a 3xx is answered as an error.
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	c.Timeout = MediaTimeout
-	return &mediaPlane{base: u, baseStr: baseStr, bearer: bearer, userAgent: userAgent, client: c}, nil
+	return &mediaPlane{base: u, baseStr: baseStr, bearer: bearer, userAgent: userAgent, client: c, max: MaxMediaBytes}, nil
 }
 
 // hosted parses raw and reports whether it names a connector-hosted file:
@@ -145,9 +146,9 @@ func (s *Service) serveMediaGet(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadGateway, failure(fmt.Sprintf("the connector answered %d for the media URL", resp.StatusCode)))
 		return
 	}
-	if resp.ContentLength > MaxMediaBytes {
+	if resp.ContentLength > m.max {
 		writeJSON(w, http.StatusRequestEntityTooLarge, failure(fmt.Sprintf(
-			"the media is %d bytes, over the %d-byte cap", resp.ContentLength, MaxMediaBytes)))
+			"the media is %d bytes, over the %d-byte cap", resp.ContentLength, m.max)))
 		return
 	}
 	h := w.Header()
@@ -160,11 +161,11 @@ func (s *Service) serveMediaGet(w http.ResponseWriter, r *http.Request) {
 		h.Set("Content-Length", fmt.Sprint(resp.ContentLength))
 	}
 	w.WriteHeader(http.StatusOK)
-	n, err := io.Copy(w, io.LimitReader(resp.Body, MaxMediaBytes))
-	if err == nil && n == MaxMediaBytes {
+	n, err := io.Copy(w, io.LimitReader(resp.Body, m.max))
+	if err == nil && n == m.max {
 		var one [1]byte
 		if k, _ := io.ReadFull(resp.Body, one[:]); k > 0 {
-			err = fmt.Errorf("the media is over the %d-byte cap", MaxMediaBytes)
+			err = fmt.Errorf("the media is over the %d-byte cap", m.max)
 		}
 	}
 	if err != nil {
@@ -183,8 +184,8 @@ func (s *Service) serveMediaPost(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, failure("the media plane is not configured (no connector base)"))
 		return
 	}
-	if r.ContentLength > MaxMediaBytes {
-		writeJSON(w, http.StatusRequestEntityTooLarge, failure(fmt.Sprintf("body is over the %d-byte media cap", MaxMediaBytes)))
+	if r.ContentLength > m.max {
+		writeJSON(w, http.StatusRequestEntityTooLarge, failure(fmt.Sprintf("body is over the %d-byte media cap", m.max)))
 		return
 	}
 	if r.ContentLength == 0 {
@@ -196,7 +197,7 @@ func (s *Service) serveMediaPost(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, failure(fmt.Sprintf("X-Media-Filename: at most %d characters, got %d", MaxMediaFilename, n)))
 		return
 	}
-	body := &capReader{r: http.MaxBytesReader(w, r.Body, MaxMediaBytes)}
+	body := &capReader{r: http.MaxBytesReader(w, r.Body, m.max)}
 	req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, m.baseStr+mediaPath, body)
 	if err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, failure("media upload: "+err.Error()))
@@ -217,7 +218,7 @@ func (s *Service) serveMediaPost(w http.ResponseWriter, r *http.Request) {
 	req.Header.Set("Authorization", "Bearer "+m.bearer())
 	resp, err := m.client.Do(req)
 	if body.tooBig.Load() {
-		writeJSON(w, http.StatusRequestEntityTooLarge, failure(fmt.Sprintf("body is over the %d-byte media cap", MaxMediaBytes)))
+		writeJSON(w, http.StatusRequestEntityTooLarge, failure(fmt.Sprintf("body is over the %d-byte media cap", m.max)))
 		if err == nil {
 			resp.Body.Close()
 		}

@@ -77,11 +77,12 @@ func findBadText(body []byte) (where string, bad bool) {
 		case string:
 			top := len(stack) - 1
 			if top >= 0 && stack[top].object && stack[top].wantKey {
-				stack[top].key = t
-				stack[top].wantKey = false
 				if !textOK(raw) {
+					stack = stack[:top]
 					return path() + " (a key)", true
 				}
+				stack[top].key = t
+				stack[top].wantKey = false
 				continue
 			}
 			if !textOK(raw) {
