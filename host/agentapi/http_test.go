@@ -98,6 +98,16 @@ func TestHandlerAuth(t *testing.T) {
 			t.Errorf("status %d", resp.StatusCode)
 		}
 	})
+	t.Run("an empty configured token refuses even an empty bearer", func(t *testing.T) {
+		h := NewHandler(s, nil)
+		req := httptest.NewRequest("GET", "/v1/status", nil)
+		req.Header.Set("Authorization", "Bearer ")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != 401 {
+			t.Errorf("status %d", rec.Code)
+		}
+	})
 	t.Run("an empty configured token refuses everything", func(t *testing.T) {
 		srv := apiServer(t, s, "")
 		for _, auth := range []string{"", "Bearer ", "Bearer x"} {

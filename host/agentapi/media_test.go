@@ -167,6 +167,7 @@ func TestMediaDownload(t *testing.T) {
 	}{
 		{"missing url", "", 400, "url is required"},
 		{"another host", "http://example.com/relay/media/abc", 400, "not a connector-hosted media URL"},
+		{"another host name for the same server", strings.Replace(base, "127.0.0.1", "localhost", 1) + "/relay/media/abc", 400, ""},
 		{"another port", strings.Replace(base, "127.0.0.1:", "127.0.0.1:1", 1) + "/relay/media/abc", 400, ""},
 		{"another scheme", strings.Replace(base, "http://", "https://", 1) + "/relay/media/abc", 400, ""},
 		{"the connector's other paths", base + "/relay/enroll", 400, ""},

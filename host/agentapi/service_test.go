@@ -242,6 +242,19 @@ func TestEnrichmentAndTagging(t *testing.T) {
 	})
 }
 
+func TestDefaultIdentityLeavesRelayChatsUntagged(t *testing.T) {
+	link := newFakeLink(discordDesc())
+	s := newService(t, link, func(c *Config) { c.Identities = nil })
+	s.Remember(pluginapi.MessageEvent{Source: pluginapi.SessionSource{Platform: "relay", ChatID: "r1", UserID: "u"}}, "", "")
+	if status, _ := call(t, s, EndpointActions, `{"op":"send","chat_id":"r1","content":"x"}`); status != 200 {
+		t.Fatal(status)
+	}
+	f := link.sentFrames()[0]
+	if f.Platform != nil || f.BotID != nil || f.Action["metadata"].(map[string]any)["user_id"] != "u" {
+		t.Errorf("frame %v platform %v: want untagged and enriched", f.Action, deref(f.Platform))
+	}
+}
+
 func deref(p *string) string {
 	if p == nil {
 		return ""
