@@ -252,36 +252,43 @@ func (sp *splitter) scan(pos, room int, st fence) window {
 				w.line.withdraw(i)
 			}
 		}
-		if plainASCII[s[i]] && i >= sp.inside {
-			// A run of ASCII bytes that are neither breaks nor CR: each is a
-			// cluster of one unit. Its last byte is left to the general path
-			// when a non-ASCII byte follows (a combining mark may extend it).
-			j := i + 1
-			for j < len(s) && plainASCII[s[j]] {
+		if runASCII[s[i]] && i >= sp.inside {
+			// A run of ASCII bytes other than CR and LF: each is a cluster
+			// of one unit, so the run is taken in one step, as far as the
+			// room goes, noting its last space or tab. The run's last byte
+			// is left to the general path when a non-ASCII byte follows (a
+			// combining mark may extend it).
+			limit := i + room - units
+			j, space := i, -1
+			for j < len(s) && j < limit && runASCII[s[j]] {
+				if s[j] == ' ' || s[j] == '\t' {
+					space = j
+				}
 				j++
 			}
+			full := j == limit && j < len(s)
 			if j < len(s) && s[j] >= utf8.RuneSelf {
 				j--
+				full = false
 			}
 			if n := j - i; n > 0 {
-				full := units+n > room
-				if full {
-					n = room - units
+				if space >= i && space < j && !inOpener {
+					w.space.put(candidate{ok: true, at: space + 1, units: units + space + 1 - i, st: st})
 				}
-				if n > 0 {
-					units += n
-					i += n
-					c := candidate{ok: true, at: i, units: units, st: st}
-					w.any = c
-					if !inFenceLine {
-						w.hard = c
-					}
-					prevNL = false
+				units += n
+				i = j
+				c := candidate{ok: true, at: i, units: units, st: st}
+				w.any = c
+				if !inFenceLine {
+					w.hard = c
 				}
-				if full {
-					break
+				prevNL = false
+				if !full {
+					continue
 				}
-				continue
+			}
+			if full {
+				break
 			}
 		}
 		end := sp.nextCluster(i)
@@ -349,12 +356,12 @@ func (sp *splitter) scan(pos, room int, st fence) window {
 	return w
 }
 
-// plainASCII marks the ASCII bytes that are a grapheme cluster of their own
-// next to any other ASCII byte and are not a break: everything below 0x80
-// but line feed, carriage return (CR LF is one cluster), space and tab.
-var plainASCII = func() (t [256]bool) {
+// runASCII marks the ASCII bytes that are a grapheme cluster of their own
+// next to any other ASCII byte and are not a line break: everything below
+// 0x80 but line feed and carriage return (CR LF is one cluster).
+var runASCII = func() (t [256]bool) {
 	for c := range utf8.RuneSelf {
-		t[c] = c != '\n' && c != '\r' && c != ' ' && c != '\t'
+		t[c] = c != '\n' && c != '\r'
 	}
 	return t
 }()
@@ -375,6 +382,7 @@ func (sp *splitter) nextCluster(i int) int {
 // cluster boundary is exact: no rule of UAX #29 looks back across one.
 func nextCluster(s string, i int) int {
 	c := s[i]
+	size := 1
 	if c < utf8.RuneSelf {
 		if i+1 == len(s) {
 			return i + 1
@@ -385,9 +393,65 @@ func nextCluster(s string, i int) int {
 			}
 			return i + 1
 		}
+	} else {
+		var r rune
+		r, size = utf8.DecodeRuneInString(s[i:])
+		if !plainRune(r) {
+			size = 0
+		}
+	}
+	if size > 0 {
+		// A plain character (or an ASCII one other than CR) followed by
+		// an ASCII or plain character is a cluster of its own.
+		if i+size == len(s) {
+			return i + size
+		}
+		if n := s[i+size]; n < utf8.RuneSelf {
+			if c >= utf8.RuneSelf {
+				return i + size
+			}
+		} else if r, _ := utf8.DecodeRuneInString(s[i+size:]); plainRune(r) {
+			return i + size
+		}
 	}
 	cl, _, _, _ := uniseg.FirstGraphemeClusterInString(s[i:], -1)
 	return i + len(cl)
+}
+
+// plainRune reports whether r is in one of the common ranges of characters
+// that never join a grapheme cluster with a neighbour that is ASCII or
+// plain too: no Prepend, Extend, SpacingMark, ZWJ, regional indicator or
+// Hangul jamo among them (Latin, Greek, Cyrillic, general punctuation,
+// kana, CJK ideographs, Hangul syllables, emoji without modifiers).
+// TestPlainRunesMatchUniseg checks every one of them against uniseg.
+func plainRune(r rune) bool {
+	switch {
+	case r < 0x80:
+		return false
+	case r < 0x300: // Latin-1, Latin Extended-A/B, IPA, spacing modifiers
+		return true
+	case r < 0x370:
+		return false // combining diacritical marks
+	case r <= 0x482: // Greek, Cyrillic
+		return true
+	case r < 0x48A:
+		return false // Cyrillic combining marks
+	case r <= 0x52F:
+		return true
+	case r >= 0x2010 && r <= 0x2027: // dashes, quotes, bullets, ellipsis
+		return true
+	case r >= 0x3041 && r <= 0x3096, r >= 0x30A1 && r <= 0x30FA: // kana
+		return true
+	case r >= 0x4E00 && r <= 0x9FFF: // CJK unified ideographs
+		return true
+	case r >= 0xAC00 && r <= 0xD7A3: // Hangul syllables
+		return true
+	case r >= 0xFF01 && r <= 0xFF5E: // fullwidth ASCII
+		return true
+	case r >= 0x1F300 && r <= 0x1F3FA, r >= 0x1F400 && r <= 0x1F64F, r >= 0x1F680 && r <= 0x1F6FF:
+		return true // pictographs and emoticons, without the skin tone modifiers
+	}
+	return false
 }
 
 // fenceStep applies the line that starts at offset i to the fence state: an

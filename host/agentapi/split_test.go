@@ -278,3 +278,36 @@ func BenchmarkSplit(b *testing.B) {
 		})
 	}
 }
+
+// TestPlainRunesMatchUniseg checks the fast path of nextCluster against
+// uniseg for every plain character, before every kind of neighbour that
+// may join a cluster (combining marks, ZWJ, variation selectors, skin tones,
+// kana voicing marks, Hangul jamo, regional indicators, spacing marks,
+// prepend characters, CR, LF) and before plain and ASCII characters.
+func TestPlainRunesMatchUniseg(t *testing.T) {
+	followers := []rune{'a', ' ', '\r', '\n', 0x0301, 0x0483, 0x200D, 0x200C, 0xFE0F, 0x1F3FB, 0x3099, 0x309A,
+		0x1100, 0x1161, 0x11A8, 0xD7B0, 0x1F1E6, 0x0903, 0x0600, 0x0E33, 0x1F600, 0x4E00, 0xAC00, 0x00E9, 0xFF9E, 0x2028}
+	var plain []rune
+	for r := rune(0x80); r <= 0x1FFFF; r++ {
+		if plainRune(r) {
+			plain = append(plain, r)
+		}
+	}
+	if len(plain) < 30000 {
+		t.Fatalf("only %d plain runes", len(plain))
+	}
+	check := func(s string) {
+		cl, _, _, _ := uniseg.FirstGraphemeClusterInString(s, -1)
+		if got := nextCluster(s, 0); got != len(cl) {
+			t.Fatalf("nextCluster(%q) = %d, uniseg's first cluster is %q (%d bytes)", s, got, cl, len(cl))
+		}
+	}
+	for _, r := range plain {
+		for _, f := range followers {
+			check(string(r) + string(f) + "x")
+			check(string(f) + string(r) + "x")
+		}
+		check(string(r))
+		check("a" + string(r))
+	}
+}
