@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"strings"
+	"sync"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -33,6 +34,9 @@ type openPrompt struct {
 
 // prompts keeps the open prompts and the recently answered ones.
 type prompts struct {
+	// mu makes answering a prompt atomic: of two answers racing for one
+	// open prompt, exactly one is delivered.
+	mu       sync.Mutex
 	nonce    string
 	rand     io.Reader
 	now      func() time.Time
@@ -148,17 +152,24 @@ func (s *Service) Admit(ctx context.Context, ev pluginapi.MessageEvent) (deliver
 	}
 	p := s.prompts
 	id := pr.PromptID
-	if op, ok := p.open.Peek(id); ok {
+	p.mu.Lock()
+	op, open := p.open.Peek(id)
+	if open {
 		p.open.Remove(id)
 		if p.now().Before(op.expires) {
 			p.resolved.Add(id, struct{}{})
+			p.mu.Unlock()
 			return true
 		}
+	}
+	repeat := !open && p.resolved.Contains(id)
+	p.mu.Unlock()
+	if open {
 		s.log.Info("prompt answered after it expired", "prompt_id", id)
 		s.promptExpired(ctx, ev)
 		return false
 	}
-	if p.resolved.Contains(id) {
+	if repeat {
 		s.log.Debug("prompt answer repeated; swallowed", "prompt_id", id)
 		return false
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -243,5 +244,28 @@ func TestPromptIDsDiffer(t *testing.T) {
 			t.Fatalf("minted %q (seen before: %v)", id, seen[id])
 		}
 		seen[id] = true
+	}
+}
+
+func TestConcurrentAnswersDeliverOnce(t *testing.T) {
+	s := newService(t, newFakeLink(discordDesc()))
+	for round := range 20 {
+		_, answer := call(t, s, EndpointActions, promptBody)
+		id := stringOf(answer["prompt_id"])
+		var delivered atomic.Int32
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if s.Admit(context.Background(), answerEvent(id, "yes")) {
+					delivered.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		if n := delivered.Load(); n != 1 {
+			t.Fatalf("round %d: %d of 8 racing answers delivered, want exactly 1", round, n)
+		}
 	}
 }

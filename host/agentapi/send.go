@@ -52,15 +52,17 @@ func (s *Service) routeOf(a *action) route {
 		if prefix, _, ok := strings.Cut(kind, "."); ok {
 			r.platform = s.egressPlatform(prefix)
 		}
-		if p := pluginapi.ProfileFromSessionKey(stringOf(a.fields["session_key"])); p != "" {
-			r.chat.profile, r.known = p, true
-		}
-		return r.withBot(s, a)
 	default:
 		r.chat, r.known = s.mem.chat("", chatID)
 		if r.known {
 			r.platform = s.egressPlatform(r.chat.platform)
 		}
+	}
+	if a.op == OpFollowUp {
+		// A follow_up names a session, not a chat: its profile is the one
+		// the session key's namespace names.
+		r.chat = chatInfo{profile: pluginapi.ProfileFromSessionKey(stringOf(a.fields["session_key"]))}
+		r.known = r.chat.profile != ""
 	}
 	return r.withBot(s, a)
 }
