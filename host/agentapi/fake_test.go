@@ -263,3 +263,6 @@ func mustJSON(v any) string {
 func errContains(answer map[string]any, sub string) bool {
 	return strings.Contains(stringOf(answer["error"]), sub)
 }
+
+// The connector link of the product is a Link.
+var _ Link = (*relay.Client)(nil)
