@@ -102,6 +102,7 @@ type BadRequestError struct {
 	Msg string
 }
 
+// Error returns the message.
 func (e *BadRequestError) Error() string { return e.Msg }
 
 func badRequest(format string, args ...any) error {

@@ -160,7 +160,7 @@ func (s *Service) unsupported(ctx context.Context, a *action, r route, desc rela
 	o := local(http.StatusConflict, map[string]any{
 		"success": false,
 		"error":   fmt.Sprintf("%s is not supported by %s", a.op, platform),
-		"code":    ErrTextUnsupportedOp,
+		"code":    CodeUnsupportedOp,
 	})
 	o.gated = true
 	return o

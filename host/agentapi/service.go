@@ -55,11 +55,9 @@ const (
 	EndpointInterrupt = "interrupt"
 )
 
-// Error texts of answers relay-host makes itself.
-const (
-	// ErrTextUnsupportedOp is the code of a 409 answer.
-	ErrTextUnsupportedOp = "unsupported_op"
-)
+// CodeUnsupportedOp is the code of the 409 answer to an op the destination
+// does not advertise.
+const CodeUnsupportedOp = "unsupported_op"
 
 // Link is what the agent API needs of the connector link; *relay.Client
 // implements it.
