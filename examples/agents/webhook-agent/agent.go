@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -98,7 +100,10 @@ func (a *agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 }
 
-// handle decides what an event asks for.
+// handle decides what an event asks for. ctx ends when the session is
+// interrupted; the work checks it between steps, while each call to the
+// agent API, once made, runs to its answer (an abandoned call would leave
+// its outcome unknown).
 func (a *agent) handle(ctx context.Context, ev *event) {
 	switch {
 	case ev.PromptResponse != nil:
@@ -123,7 +128,7 @@ func (a *agent) stream(ctx context.Context, ev *event) {
 	if ev.MessageID != "" {
 		replyTo = ev.MessageID
 	}
-	sent, err := a.api.action(ctx, map[string]any{"op": "send", "chat_id": ev.Source.ChatID, "content": "…", "reply_to": replyTo})
+	sent, err := a.api.action(context.WithoutCancel(ctx), map[string]any{"op": "send", "chat_id": ev.Source.ChatID, "content": "…", "reply_to": replyTo})
 	if err != nil || !sent.Success || sent.MessageID == "" {
 		a.log.Printf("event %s: first message not sent (status %d, %v %s); replying in one piece", ev.EventID, sent.Status, err, sent.Error)
 		a.reply(ctx, ev, answer)
@@ -136,7 +141,7 @@ func (a *agent) stream(ctx context.Context, ev *event) {
 		select {
 		case <-ctx.Done():
 			// Interrupted: leave what was written, marked as stopped.
-			a.edit(context.WithoutCancel(ctx), ev, sent.MessageID, content+" (stopped)")
+			a.edit(ctx, ev, sent.MessageID, content+" (stopped)")
 			a.log.Printf("event %s: stopped after %d edits", ev.EventID, k-1)
 			return
 		case <-time.After(a.step):
@@ -152,7 +157,7 @@ func (a *agent) stream(ctx context.Context, ev *event) {
 }
 
 func (a *agent) edit(ctx context.Context, ev *event, messageID, content string) bool {
-	r, err := a.api.action(ctx, map[string]any{"op": "edit", "chat_id": ev.Source.ChatID, "message_id": messageID, "content": content})
+	r, err := a.api.action(context.WithoutCancel(ctx), map[string]any{"op": "edit", "chat_id": ev.Source.ChatID, "message_id": messageID, "content": content})
 	if err != nil || !r.Success {
 		a.log.Printf("event %s: edit failed (status %d, %v %s)", ev.EventID, r.Status, err, r.Error)
 		return false
@@ -168,23 +173,37 @@ func (a *agent) askApproval(ctx context.Context, ev *event) {
 		a.reply(ctx, ev, "I would ask before deploying, but this chat cannot show buttons.")
 		return
 	}
-	r, err := a.api.action(ctx, map[string]any{
-		"op": "prompt", "chat_id": ev.Source.ChatID, "prompt_kind": "approval",
+	// The agent names the prompt itself and notes it before sending, so a
+	// press that comes back at once finds it. (Without a prompt_id,
+	// relay-host mints one and answers it.)
+	id := "deploy." + randomHex(8)
+	a.mu.Lock()
+	a.pending[id] = what
+	a.mu.Unlock()
+	r, err := a.api.action(context.WithoutCancel(ctx), map[string]any{
+		"op": "prompt", "chat_id": ev.Source.ChatID, "prompt_kind": "approval", "prompt_id": id,
 		"content": fmt.Sprintf("Run %q in production?", what), "timeout_s": 600,
 		"options": []map[string]any{
 			{"id": "approve", "label": "Approve", "style": "primary"},
 			{"id": "deny", "label": "Deny", "style": "danger"},
 		},
 	})
-	if err != nil || !r.Success || r.PromptID == "" {
+	if err != nil || (!r.Success && !r.Ambiguous) {
+		a.mu.Lock()
+		delete(a.pending, id)
+		a.mu.Unlock()
 		a.log.Printf("event %s: prompt not shown (status %d, %v %s)", ev.EventID, r.Status, err, r.Error)
 		a.reply(ctx, ev, "I could not show the approval buttons, so nothing was deployed.")
 		return
 	}
-	a.mu.Lock()
-	a.pending[r.PromptID] = what
-	a.mu.Unlock()
-	a.log.Printf("event %s: approval asked, prompt %s", ev.EventID, r.PromptID)
+	a.log.Printf("event %s: approval asked, prompt %s", ev.EventID, id)
+}
+
+// randomHex returns n random bytes as hex.
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // never fails (crypto/rand)
+	return hex.EncodeToString(b)
 }
 
 // approval acts on a button press: relay-host delivers only the first
@@ -211,7 +230,7 @@ func (a *agent) approval(ctx context.Context, ev *event) {
 // reply answers an event through POST /v1/reply: relay-host sends a
 // follow-up or a message to the chat, whichever the event calls for.
 func (a *agent) reply(ctx context.Context, ev *event, content string) {
-	r, err := a.api.reply(ctx, ev.EventID, content)
+	r, err := a.api.reply(context.WithoutCancel(ctx), ev.EventID, content)
 	if err != nil || !r.Success {
 		a.log.Printf("event %s: reply failed (status %d, %v %s)", ev.EventID, r.Status, err, r.Error)
 		return

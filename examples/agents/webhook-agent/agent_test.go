@@ -18,10 +18,7 @@ import (
 	"time"
 )
 
-const (
-	testToken    = "agent-api-token-for-tests"
-	testPromptID = "abc123.0000beef"
-)
+const testToken = "agent-api-token-for-tests"
 
 // call is one request the agent made to the fake agent API.
 type call struct {
@@ -58,7 +55,7 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 		f.mu.Unlock()
 		answer := map[string]any{"success": true, "message_id": fmt.Sprintf("m%d", n)}
 		if body["op"] == "prompt" {
-			answer["prompt_id"] = testPromptID
+			answer["prompt_id"] = body["prompt_id"]
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(answer)
@@ -201,13 +198,14 @@ func TestAgentEndToEnd(t *testing.T) {
 		post(t, url, chatEvent("discord:m3/0", "/deploy web"))
 		c := api.next(t)
 		opts, _ := c.body["options"].([]any)
-		if c.body["op"] != "prompt" || c.body["chat_id"] != "chan-1" || len(opts) != 2 ||
+		promptID, _ := c.body["prompt_id"].(string)
+		if c.body["op"] != "prompt" || c.body["chat_id"] != "chan-1" || len(opts) != 2 || !strings.HasPrefix(promptID, "deploy.") ||
 			opts[0].(map[string]any)["id"] != "approve" || opts[1].(map[string]any)["id"] != "deny" {
 			t.Fatalf("call %+v, want a prompt with approve/deny", c)
 		}
 		press := chatEvent("discord:i9/0", "/approve")
 		press["message_type"] = "command"
-		press["prompt_response"] = map[string]any{"prompt_id": testPromptID, "option_id": "approve"}
+		press["prompt_response"] = map[string]any{"prompt_id": promptID, "option_id": "approve"}
 		press["egress_kind"] = "discord.interaction_token"
 		post(t, url, press)
 		r := api.next(t)
