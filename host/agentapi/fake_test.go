@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relayhost/relay-host/host/internal/wire"
 	"github.com/relayhost/relay-host/host/relay"
 	"github.com/relayhost/relay-host/pluginapi"
 )
@@ -52,7 +53,7 @@ func newFakeLink(descs ...relay.Descriptor) *fakeLink {
 }
 
 func (l *fakeLink) Outbound(ctx context.Context, action any, platform, botID string) relay.OutboundResult {
-	b, err := relay.EncodeOutbound("req", action, platform, botID)
+	b, err := wire.EncodeOutbound("req", action, platform, botID)
 	if err != nil {
 		return relay.OutboundResult{Error: relay.ErrTextSendFailed + ": " + err.Error()}
 	}

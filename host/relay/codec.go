@@ -27,3 +27,16 @@ const EgressDeclinedCode = wire.EgressDeclinedCode
 // MaxFrameBytes is the default per-frame limit (Config.MaxFrameBytes): a
 // longer frame is skipped with a log and the link is kept.
 const MaxFrameBytes = wire.MaxFrameBytes
+
+// RelayPlatform is the platform of the session-default identity when none is
+// configured (one hello {"platform":"relay","botId":""}), and the source
+// platform given to inbound events whose platform is unusable.
+const RelayPlatform = wire.RelayPlatform
+
+// DefaultMaxMessageLength replaces a descriptor's max_message_length that is
+// not a positive integer (docs/protocol.md, Descriptor).
+const DefaultMaxMessageLength = wire.DefaultMaxMessageLength
+
+// LegacyOps returns the op set assumed when a descriptor advertises no
+// supported_ops: send, edit, typing, follow_up (docs/protocol.md, Descriptor).
+func LegacyOps() []string { return wire.LegacyOps() }
