@@ -2,11 +2,14 @@
 // platforms are set at build time (-ldflags "-X main.name=… -X main.platforms=a,b");
 // the body chooses what it does: "panic", "hang", "exit", "exit-once" (crash
 // unless the file named by the forward's profile exists, creating it), "env",
-// or anything else, which it echoes back as one event.
+// "hold" and "hold-exit" (see hold), or anything else, which it echoes back
+// as one event.
 package main
 
 import (
 	"context"
+	"io"
+	"net"
 	"os"
 	"strings"
 
@@ -42,10 +45,39 @@ func (testPlugin) HandleForward(ctx context.Context, f pluginapi.Forward) plugin
 		}
 	case "env":
 		return pluginapi.Handle(pluginapi.MessageEvent{Text: strings.Join(os.Environ(), "\n")})
+	case "hold", "hold-exit":
+		return hold(ctx, f.Profile, string(f.Body) == "hold-exit")
 	}
 	src := pluginapi.SessionSource{Platform: f.Platform, ChatType: "dm", ChatID: "c1"}
 	return pluginapi.Handle(pluginapi.MessageEvent{Text: string(f.Body), MessageType: pluginapi.MessageTypeText,
 		Source: src, SessionKey: pluginapi.SessionKey(src), MessageID: os.Getenv("RELAY_PLUGIN_LOG_LEVEL")})
+}
+
+// hold connects to the Unix socket at path, so the test knows the forward
+// is in the plugin, and holds the forward until the test closes the
+// connection (handled, "released") or the forward's context ends: then it
+// drops the forward, or with exit exits with status 3, like a plugin that
+// dies while the host stops it.
+func hold(ctx context.Context, path string, exit bool) pluginapi.Result {
+	conn, err := net.Dial("unix", path)
+	if err != nil {
+		return pluginapi.Reject("hold: " + err.Error())
+	}
+	defer conn.Close()
+	released := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(io.Discard, conn)
+		close(released)
+	}()
+	select {
+	case <-released:
+		return pluginapi.Handle(pluginapi.MessageEvent{Text: "released"})
+	case <-ctx.Done():
+		if exit {
+			os.Exit(3)
+		}
+		return pluginapi.Drop("cancelled")
+	}
 }
 
 func main() { pluginapi.Serve(testPlugin{}) }
