@@ -125,12 +125,13 @@ func serveInTest(t *testing.T, impl Plugin) pluginv1.PluginClient {
 		client.Kill()
 		cancel()
 		select {
-		case <-closed:
+		case err := <-served:
+			if err != nil {
+				t.Errorf("serve: %v", err)
+			}
+			<-closed // closed before serve returns
 		case <-time.After(serveTestTimeout):
 			t.Error("serve did not stop")
-		}
-		if err := <-served; err != nil {
-			t.Errorf("serve: %v", err)
 		}
 	})
 	rpc, err := client.Client()

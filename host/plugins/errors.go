@@ -21,6 +21,7 @@ type DirError struct {
 	Err error
 }
 
+// Error states the facts.
 func (e *DirError) Error() string {
 	if errors.Is(e.Err, fs.ErrNotExist) {
 		return fmt.Sprintf("plugins directory %s does not exist", e.Dir)
@@ -37,6 +38,7 @@ type NoPluginsError struct {
 	Dir string
 }
 
+// Error states the facts.
 func (e *NoPluginsError) Error() string {
 	return fmt.Sprintf("no plugins in %s: plugins are executables named %s<name>", e.Dir, FilePrefix)
 }
@@ -53,6 +55,7 @@ type PinError struct {
 	Want string
 }
 
+// Error states the facts.
 func (e *PinError) Error() string {
 	if e.Want == "" {
 		return fmt.Sprintf("plugin %s is not listed in %s (its sha256 is %s)", e.Path, PinFileName, e.Got)
@@ -68,6 +71,7 @@ type PinFileError struct {
 	Line int
 }
 
+// Error states the facts.
 func (e *PinFileError) Error() string {
 	return fmt.Sprintf("%s line %d: want \"<sha256 hex>  <file name>\" (sha256sum format)", e.Path, e.Line)
 }
@@ -82,6 +86,7 @@ type PlatformConflictError struct {
 	Dir string
 }
 
+// Error states the facts.
 func (e *PlatformConflictError) Error() string {
 	return fmt.Sprintf("plugins %s and %s both claim platform %q", e.Paths[0], e.Paths[1], e.Platform)
 }
@@ -89,6 +94,7 @@ func (e *PlatformConflictError) Error() string {
 // errorList is several errors reported together, joined by "; ".
 type errorList []error
 
+// Error states the facts.
 func (l errorList) Error() string {
 	msgs := make([]string, len(l))
 	for i, err := range l {

@@ -99,6 +99,24 @@ func (e *events) PluginRestarted(name string)      { e.ch <- event{name + ":rest
 
 // waitFor waits (at most eventTimeout) for the event want and returns when
 // it was reported and the events reported before it.
+// nextState waits (at most eventTimeout) for the next state event,
+// skipping restart counts, and returns it with the time it was reported.
+func (e *events) nextState(t *testing.T) (string, time.Time) {
+	t.Helper()
+	deadline := time.NewTimer(eventTimeout)
+	defer deadline.Stop()
+	for {
+		select {
+		case ev := <-e.ch:
+			if !strings.HasSuffix(ev.name, ":restarted") {
+				return ev.name, ev.at
+			}
+		case <-deadline.C:
+			t.Fatalf("no plugin state event after %s", eventTimeout)
+		}
+	}
+}
+
 func (e *events) waitFor(t *testing.T, want string) (time.Time, []string) {
 	t.Helper()
 	var skipped []string

@@ -26,6 +26,7 @@ type ChecksumError struct {
 	Want []byte
 }
 
+// Error states the facts.
 func (e *ChecksumError) Error() string {
 	return fmt.Sprintf("plugin %s: its sha256 is %x, not the required %x", filepath.Base(e.Path), e.Got, e.Want)
 }
@@ -44,6 +45,7 @@ type ProtocolError struct {
 	Host int
 }
 
+// Error states the facts.
 func (e *ProtocolError) Error() string {
 	return fmt.Sprintf("plugin %s speaks protocol %d, this host speaks %d", filepath.Base(e.Path), e.Plugin, e.Host)
 }
@@ -61,6 +63,7 @@ type HandshakeError struct {
 	Err error
 }
 
+// Error states the facts.
 func (e *HandshakeError) Error() string {
 	if e.Timeout {
 		return fmt.Sprintf("plugin %s did not complete the handshake in time: %v", filepath.Base(e.Path), e.Err)
