@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,7 +22,7 @@ import (
 
 // binaries holds the test plugin builds, made once in TestMain.
 var binaries struct {
-	alpha, beta, alphaDup, v2 string
+	alpha, beta, alphaDup, keep, v2 string
 }
 
 func TestMain(m *testing.M) {
@@ -47,6 +48,7 @@ func TestMain(m *testing.M) {
 	binaries.alpha = build("alpha", "./testdata/testplugin", "-X main.name=alpha -X main.platforms=alpha,shared-a")
 	binaries.beta = build("beta", "./testdata/testplugin", "-X main.name=beta -X main.platforms=beta")
 	binaries.alphaDup = build("alphadup", "./testdata/testplugin", "-X main.name=alphadup -X main.platforms=alpha")
+	binaries.keep = build("keep", "./testdata/testplugin", "-X main.name=keep -X main.platforms=keep -X main.keepRuntime=yes")
 	binaries.v2 = build("v2", "./testdata/v2plugin", "")
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -364,6 +366,24 @@ func TestPluginEnvironmentIsAllowlisted(t *testing.T) {
 	}
 	if !strings.Contains(env, pluginapi.EnvLogLevel+"=") {
 		t.Errorf("plugin environment lacks %s:\n%s", pluginapi.EnvLogLevel, env)
+	}
+}
+
+// TestRuntimeDefaults checks the collector settings Serve gives a plugin
+// (pluginapi/runtime.go), and that KeepRuntimeSettings leaves Go's own.
+func TestRuntimeDefaults(t *testing.T) {
+	dir := t.TempDir()
+	install(t, dir, binaries.alpha, "alpha")
+	install(t, dir, binaries.keep, "keep")
+	m := open(t, dir, nil)
+	for platform, want := range map[string]string{
+		"alpha": fmt.Sprintf("gc=400 limit=%d", 18<<20),
+		"keep":  fmt.Sprintf("gc=100 limit=%d", int64(math.MaxInt64)),
+	} {
+		res, err := m.Dispatch(context.Background(), forward(platform, "runtime"))
+		if err != nil || len(res.Events) != 1 || res.Events[0].Text != want {
+			t.Errorf("%s: runtime settings %+v, %v; want %s", platform, res.Events, err, want)
+		}
 	}
 }
 

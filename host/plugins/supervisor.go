@@ -115,6 +115,7 @@ type Supervisor struct {
 	info     pluginapi.Info
 	state    State
 	up       chan struct{} // closed while state is up; replaced when it goes down
+	upSince  time.Time     // when the running process came up
 	crashes  int           // consecutive, reset after stableAfter
 	restarts int
 	lastErr  error // why the last restart failed; nil once up
@@ -182,6 +183,7 @@ func (s *Supervisor) setUp(proc *launcher.Process) bool {
 		s.restarts++
 	}
 	s.proc, s.info, s.state, s.lastErr = proc, proc.Info, StateUp, nil
+	s.upSince = s.cfg.restart.now()
 	close(s.up)
 	s.mu.Unlock()
 	s.cfg.Observer.PluginState(s.cand.Name, StateUp)
@@ -194,7 +196,6 @@ func (s *Supervisor) supervise(proc *launcher.Process) {
 	defer close(s.stopped)
 	policy := s.cfg.restart
 	for {
-		upSince := policy.now()
 		select {
 		case <-s.stop:
 			proc.Kill()
@@ -202,7 +203,7 @@ func (s *Supervisor) supervise(proc *launcher.Process) {
 		case <-proc.Remote.Done():
 		}
 		proc.Kill() // reap it, whatever state it is in
-		state := s.markDown(policy.now().Sub(upSince))
+		state := s.markDown()
 		s.logger.Error("plugin exited; in-flight forwards fail unacknowledged and will be redelivered",
 			"pid", proc.PID, "reason", proc.Remote.Err(), "state", state)
 		for {
@@ -232,10 +233,11 @@ func (s *Supervisor) crashCount() int {
 	return s.crashes
 }
 
-// markDown records a crash after an uptime and returns the new state.
-func (s *Supervisor) markDown(uptime time.Duration) State {
+// markDown records a crash and returns the new state. A plugin that was up
+// for the stable period starts a new run of crashes.
+func (s *Supervisor) markDown() State {
 	s.mu.Lock()
-	if uptime >= s.cfg.restart.stableAfter {
+	if s.cfg.restart.now().Sub(s.upSince) >= s.cfg.restart.stableAfter {
 		s.crashes = 0
 	}
 	s.crashes++

@@ -12,13 +12,16 @@ import (
 )
 
 // scripted is a plugin whose behaviour is chosen by the body.
-type scripted struct{}
+type scripted struct {
+	// release ends a "stuck" forward, which ignores its context.
+	release chan struct{}
+}
 
 func (scripted) Info() pluginapi.Info {
 	return pluginapi.Info{Name: "scripted", Version: "1.0.0", Platforms: []string{"test"}, Capabilities: []string{"x"}}
 }
 
-func (scripted) HandleForward(ctx context.Context, f pluginapi.Forward) pluginapi.Result {
+func (s scripted) HandleForward(ctx context.Context, f pluginapi.Forward) pluginapi.Result {
 	switch string(f.Body) {
 	case "panic":
 		panic("boom with secret body")
@@ -31,6 +34,9 @@ func (scripted) HandleForward(ctx context.Context, f pluginapi.Forward) pluginap
 	case "hang":
 		<-ctx.Done()
 		return pluginapi.Drop("cancelled")
+	case "stuck":
+		<-s.release
+		return pluginapi.Drop("released")
 	case "deadline":
 		text := "none"
 		if dl, ok := ctx.Deadline(); ok {
@@ -82,7 +88,9 @@ func TestInProcessOversizeBodyRejected(t *testing.T) {
 }
 
 func TestInProcessDeadline(t *testing.T) {
-	h := plugintest.New(t, scripted{})
+	release := make(chan struct{})
+	defer close(release) // before the harness stops: it waits for the stuck forward
+	h := plugintest.New(t, scripted{release: release})
 	// The forward's deadline reaches the plugin's context, exactly.
 	ctx, cancel := context.WithTimeout(context.Background(), plugintest.ForwardTimeout)
 	defer cancel()
@@ -94,14 +102,24 @@ func TestInProcessDeadline(t *testing.T) {
 	if len(res.Events) != 1 || res.Events[0].Text != want.Format(time.RFC3339Nano) {
 		t.Errorf("the plugin saw deadline %+v, want %s", res.Events, want.Format(time.RFC3339Nano))
 	}
-	// A forward that outlives its deadline fails with the deadline's error,
-	// not before it.
+	// A plugin that ignores its deadline does not hold the host: the
+	// forward fails with the deadline's error, not before it.
 	const short = 100 * time.Millisecond
 	start := time.Now()
 	ctx, cancel = context.WithTimeout(context.Background(), short)
 	defer cancel()
-	if _, err := h.Forward(ctx, pluginapi.Forward{Platform: "test", Body: []byte("hang")}); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Forward past its deadline: err = %v, want context.DeadlineExceeded", err)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := h.Forward(ctx, pluginapi.Forward{Platform: "test", Body: []byte("stuck")})
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Forward past its deadline: err = %v, want context.DeadlineExceeded", err)
+		}
+	case <-time.After(plugintest.ForwardTimeout):
+		t.Fatalf("Forward still waiting %s after its %s deadline", plugintest.ForwardTimeout, short)
 	}
 	if elapsed := time.Since(start); elapsed < short {
 		t.Errorf("Forward gave up after %s, before its %s deadline", elapsed, short)
