@@ -12,6 +12,7 @@ import (
 	"github.com/relayhost/relay-host/host/plugins"
 	"github.com/relayhost/relay-host/host/relay"
 	"github.com/relayhost/relay-host/pluginapi"
+	"github.com/relayhost/relay-host/pluginapi/launcher"
 )
 
 // fakeLink records acks and outbound actions.
@@ -63,7 +64,7 @@ func (p *fakePlugins) Dispatch(_ context.Context, f pluginapi.Forward) (pluginap
 	p.mu.Unlock()
 	switch string(f.Body) {
 	case "crash":
-		return pluginapi.Result{}, fmt.Errorf("%w: killed", pluginapi.ErrPluginGone)
+		return pluginapi.Result{}, fmt.Errorf("%w: killed", launcher.ErrPluginGone)
 	case "ping":
 		return pluginapi.Drop("PING is answered by the connector"), nil
 	case "unknown-platform":

@@ -1,6 +1,6 @@
 package host
 
-import "sync/atomic"
+import "github.com/relayhost/relay-host/internal/workers"
 
 // maxIdleWorkers bounds the delivery goroutines kept for reuse. A delivery
 // runs on an idle worker when there is one, else on a new goroutine, so
@@ -11,40 +11,14 @@ import "sync/atomic"
 // (plugins.DefaultMaxInFlight) and costs a few MiB of stacks at most.
 const maxIdleWorkers = 128
 
-// workerPool runs deliveries on reused goroutines.
-type workerPool struct {
-	work chan func()
-	stop <-chan struct{}
-	kept atomic.Int32
-}
+// workerPool runs deliveries on reused goroutines: the module's elastic
+// worker pool (internal/workers), which never makes a delivery wait.
+type workerPool struct{ pool *workers.Pool }
 
 // newWorkerPool returns a pool whose idle workers exit once stop is closed.
 func newWorkerPool(stop <-chan struct{}) *workerPool {
-	return &workerPool{work: make(chan func()), stop: stop}
+	return &workerPool{pool: workers.NewElastic(maxIdleWorkers, stop)}
 }
 
 // run runs f on an idle worker, or on a new goroutine; it never blocks.
-func (p *workerPool) run(f func()) {
-	select {
-	case p.work <- f:
-	default:
-		go p.loop(f)
-	}
-}
-
-func (p *workerPool) loop(f func()) {
-	f()
-	if p.kept.Add(1) > maxIdleWorkers {
-		p.kept.Add(-1)
-		return
-	}
-	defer p.kept.Add(-1)
-	for {
-		select {
-		case f := <-p.work:
-			f()
-		case <-p.stop:
-			return
-		}
-	}
-}
+func (p *workerPool) run(f func()) { p.pool.Go(f) }

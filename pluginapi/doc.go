@@ -17,9 +17,12 @@
 //
 //	func main() { pluginapi.Serve(echo{}) }
 //
-// The whole contract is in this package: the Go types (forward.go, event.go,
-// result.go), the session-key rule (sessionkey.go), the wire schema
-// (proto/relayplugin/v1/plugin.proto) and the one file that converts between
-// the two (wire.go). Package plugintest runs a plugin in-process or as a real
-// subprocess so it can be tested without a connector.
+// Everything a plugin relies on is in this package: the Go types
+// (forward.go, event.go, result.go), the session-key rule (sessionkey.go),
+// the limits (limits.go) and Serve. Package plugintest runs a plugin
+// in-process or as a real subprocess so it can be tested without a
+// connector. The wire schema is proto/relayplugin/v1/plugin.proto; wire.go
+// converts it to and from the Go types on the plugin's side, and package
+// launcher (the host's side: starting plugins and talking to them) on the
+// host's. Generated types never appear in this package's API.
 package pluginapi

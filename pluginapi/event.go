@@ -1,7 +1,7 @@
 package pluginapi
 
 // MessageType says what kind of message an event carries. The values are the
-// strings of the relay wire form (wire-contract.md §2.5).
+// strings of the relay wire form (docs/protocol.md, Inbound events).
 type MessageType string
 
 // The message types of the relay wire form. Interactions only ever produce
@@ -47,7 +47,7 @@ const EgressDiscordInteractionToken = "discord.interaction_token"
 
 // SessionSource says where a message came from: platform, chat, thread and
 // author. Its fields feed the session key, so they must match what the
-// connector derives (discord-conversion.md §2.3).
+// connector derives (docs/events.md, Session keys).
 type SessionSource struct {
 	// Platform is the source platform, e.g. "discord".
 	Platform string `json:"platform"`
@@ -92,7 +92,7 @@ type PromptResponse struct {
 
 // MessageEvent is one normalised message for the agent. Its JSON form is the
 // relay's inbound.event wire form plus session_key, metadata and egress_kind
-// (DESIGN §5); it is what `relay-host convert` prints, what the stdout agent
+// (docs/events.md); it is what `relay-host convert` prints, what the stdout agent
 // writes and what the webhook agent posts.
 type MessageEvent struct {
 	// Text is the rendered input.

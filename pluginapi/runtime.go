@@ -1,7 +1,6 @@
 package pluginapi
 
 import (
-	"os"
 	"runtime"
 	"runtime/debug"
 )
@@ -16,7 +15,7 @@ import (
 // (GOGC=100) collects every few MiB of garbage: under load that was a
 // sixth of the Discord plugin's CPU. Collecting at five times the live heap
 // cuts that cost several-fold; the soft memory limit keeps the process
-// within DESIGN §8's 32 MiB resident budget, since the runtime collects
+// within the 32 MiB resident budget of a plugin (docs/performance.md), since the runtime collects
 // earlier as the limit nears. Of those 32 MiB about 14 are the executable's
 // mapped code, which the limit does not count, and about 6 the runtime's own
 // (collector metadata, stacks); 18 MiB leaves the heap about 10.
@@ -37,16 +36,17 @@ const (
 	pluginCoreShare   = 4 // a plugin uses 1/pluginCoreShare of the cores
 )
 
-// applyRuntimeDefaults sets the defaults above.
-func applyRuntimeDefaults() {
+// applyRuntimeDefaults sets the defaults above; getenv reads the process's
+// environment.
+func applyRuntimeDefaults(getenv func(string) string) {
 	runtime.MemProfileRate = 0
-	if os.Getenv("GOMAXPROCS") == "" {
+	if getenv("GOMAXPROCS") == "" {
 		runtime.GOMAXPROCS(max(1, runtime.GOMAXPROCS(0)/pluginCoreShare))
 	}
-	if os.Getenv("GOGC") == "" {
+	if getenv("GOGC") == "" {
 		debug.SetGCPercent(pluginGCPercent)
 	}
-	if os.Getenv("GOMEMLIMIT") == "" {
+	if getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(pluginMemoryLimit)
 	}
 }

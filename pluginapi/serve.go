@@ -3,12 +3,17 @@ package pluginapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
+	"github.com/relayhost/relay-host/internal/pluginlink"
 	"google.golang.org/grpc"
 )
 
@@ -34,7 +39,9 @@ func LoggerFrom(ctx context.Context) hclog.Logger {
 // Rejected results, logs JSON to stderr for the host to relay, sets runtime
 // defaults suited to a plugin (collector and scheduler, see runtime.go;
 // GOGC, GOMEMLIMIT and GOMAXPROCS in the plugin's environment win), and
-// exits when the host that started it is gone.
+// exits when the host that started it is gone. Like SIGINT, SIGTERM does not
+// stop it: it arrives when the host's whole process group is stopped (a
+// terminal, a service manager), and the host then stops its plugins itself.
 //
 // Run by hand, the binary explains that relay-host starts it; with the single
 // argument "info" it prints its Info as JSON and exits, which is handy when
@@ -44,20 +51,47 @@ func Serve(impl Plugin, opts ...ServeOption) {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	info := impl.Info()
-	if len(os.Args) == 2 && (os.Args[1] == "info" || os.Args[1] == "--info") {
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(info)
-		os.Exit(0)
+	err := serve(impl, cfg, os.Args, os.Getenv, os.Stdout, os.Stderr)
+	switch {
+	case errors.Is(err, errRunByHand):
+		os.Exit(1) // serve explained it on stderr
+	case err != nil:
+		fmt.Fprintf(os.Stderr, "%s: %v\n", os.Args[0], err)
+		os.Exit(1)
 	}
-	hs := HandshakeConfig()
-	if os.Getenv(hs.MagicCookieKey) != hs.MagicCookieValue {
-		fmt.Fprintf(os.Stderr, "%s is a relay-host plugin (protocol %d): relay-host starts it, it is not run by hand.\n"+
+	os.Exit(0)
+}
+
+// errRunByHand is serve's error when the process was not started by a host
+// (no magic cookie); the explanation is already on stderr.
+var errRunByHand = errors.New("not started by relay-host")
+
+// serve is Serve without the process exit, for tests: args is the command
+// line (program name first), getenv reads the environment. It returns once the plugin has been served (the host stopped
+// it, or cfg.test's context ended), or at once for "info" and when run by
+// hand. With cfg.test set it serves in-process (go-plugin's test mode) and
+// leaves the process alone: no parent watch, no signal handling, no runtime
+// defaults.
+func serve(impl Plugin, cfg serveConfig, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	info := impl.Info()
+	if len(args) == 2 && (args[1] == "info" || args[1] == "--info") {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(info); err != nil {
+			return fmt.Errorf("print info: %w", err)
+		}
+		return nil
+	}
+	program := "this program"
+	if len(args) > 0 {
+		program = args[0]
+	}
+	if getenv(pluginlink.MagicCookieKey) != pluginlink.MagicCookieValue {
+		fmt.Fprintf(stderr, "%s is a relay-host plugin (protocol %d): relay-host starts it, it is not run by hand.\n"+
 			"Put it in relay-host's plugins directory, then try:\n"+
 			"  relay-host plugins list\n  relay-host convert --platform %s FILE\n",
-			os.Args[0], ProtocolVersion, firstOr(info.Platforms, "PLATFORM"))
-		os.Exit(1)
+			program, ProtocolVersion, firstOr(info.Platforms, "PLATFORM"))
+		return errRunByHand
 	}
 	name := info.Name
 	if name == "" {
@@ -65,24 +99,29 @@ func Serve(impl Plugin, opts ...ServeOption) {
 	}
 	logger := hclog.New(&hclog.LoggerOptions{
 		Name:       name,
-		Output:     os.Stderr,
+		Output:     stderr,
 		JSONFormat: true,
-		Level:      hclog.LevelFromString(os.Getenv(EnvLogLevel)),
+		Level:      hclog.LevelFromString(getenv(EnvLogLevel)),
 	})
-	go watchParent(os.Getppid(), logger)
-	if !cfg.keepRuntime {
-		applyRuntimeDefaults()
+	if cfg.test == nil {
+		go watchParent(os.Getppid(), logger)
+		ignoreTermination(logger)
+		if !cfg.keepRuntime {
+			applyRuntimeDefaults(getenv)
+		}
 	}
+	gs := newGRPCServer(impl, logger)
 	plugin.Serve(&plugin.ServeConfig{
-		HandshakeConfig:  hs,
-		VersionedPlugins: pluginSets(impl, logger),
+		HandshakeConfig:  pluginlink.HandshakeConfig(ProtocolVersion),
+		VersionedPlugins: pluginSets(gs),
 		Logger:           logger,
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
 			opts = append(opts, grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes))
 			return grpc.NewServer(opts...)
 		},
+		Test: cfg.test,
 	})
-	os.Exit(0)
+	return nil
 }
 
 // watchParent exits the process when its parent changes, i.e. the host that
@@ -99,6 +138,22 @@ func watchParent(parent int, logger hclog.Logger) {
 	}
 }
 
+// ignoreTermination keeps SIGTERM from stopping the plugin, as go-plugin
+// does for SIGINT. A plugin shares its host's process group, so stopping
+// the group (Ctrl-C in some terminals, a service manager) signals the
+// plugin too; dying of it would look like a crash to the host while it
+// shuts down. The host stops the plugin itself, and watchParent covers a
+// host that is gone.
+func ignoreTermination(logger hclog.Logger) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGTERM)
+	go func() {
+		for range ch {
+			logger.Debug("SIGTERM ignored: the host stops this plugin")
+		}
+	}()
+}
+
 func firstOr(list []string, def string) string {
 	if len(list) > 0 && list[0] != "" {
 		return list[0]
@@ -111,6 +166,8 @@ type ServeOption func(*serveConfig)
 
 type serveConfig struct {
 	keepRuntime bool
+	// test serves in-process (go-plugin's test mode); tests only.
+	test *plugin.ServeTestConfig
 }
 
 // KeepRuntimeSettings makes Serve leave the Go runtime as the plugin set it

@@ -3,7 +3,7 @@ package pluginapi
 import "strings"
 
 // SessionKey derives the session key of a source, exactly as the connector
-// and the reference gateway do (discord-conversion.md §2.4), because the
+// and the reference gateway do (docs/events.md, Session keys), because the
 // connector binds follow-up capabilities to this key:
 //
 //	<ns>:<platform>:<chat_type>[:<chat_id>] then

@@ -1,7 +1,10 @@
 package pluginapi
 
-// This file is the only place that converts between the Go domain types of
-// this package and the generated protobuf types of proto/relayplugin/v1.
+// This file converts between the Go domain types of this package and the
+// generated protobuf types of proto/relayplugin/v1, in the plugin's
+// directions: a forward in, a result and the plugin's Info out. The host's
+// directions are in package launcher (wire.go); its tests check that the
+// two round-trip.
 
 import (
 	"encoding/json"
@@ -14,25 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 )
 
-func forwardToWire(f Forward) *pluginv1.Forward {
-	w := &pluginv1.Forward{
-		Platform: f.Platform,
-		BotId:    f.BotID,
-		Method:   f.Method,
-		Path:     f.Path,
-		Body:     f.Body,
-		Profile:  f.Profile,
-		BufferId: f.BufferID,
-	}
-	if len(f.Headers) > 0 {
-		w.Headers = make([]*pluginv1.Header, len(f.Headers))
-		for i, h := range f.Headers {
-			w.Headers[i] = &pluginv1.Header{Name: h.Name, Value: h.Value}
-		}
-	}
-	return w
-}
-
+// forwardFromWire converts a forward the host sent.
 func forwardFromWire(w *pluginv1.Forward) Forward {
 	if w == nil {
 		return Forward{}
@@ -55,6 +40,8 @@ func forwardFromWire(w *pluginv1.Forward) Forward {
 	return f
 }
 
+// dispositionToWire converts a disposition; an invalid one becomes
+// DISPOSITION_UNSPECIFIED, which the host reports as a rejection.
 func dispositionToWire(d Disposition) pluginv1.Disposition {
 	switch d {
 	case Handled:
@@ -65,18 +52,6 @@ func dispositionToWire(d Disposition) pluginv1.Disposition {
 		return pluginv1.Disposition_DISPOSITION_REJECTED
 	}
 	return pluginv1.Disposition_DISPOSITION_UNSPECIFIED
-}
-
-func dispositionFromWire(d pluginv1.Disposition) Disposition {
-	switch d {
-	case pluginv1.Disposition_DISPOSITION_HANDLED:
-		return Handled
-	case pluginv1.Disposition_DISPOSITION_DROPPED:
-		return Dropped
-	case pluginv1.Disposition_DISPOSITION_REJECTED:
-		return Rejected
-	}
-	return ""
 }
 
 // resultToWire converts a result for the wire. It fails when an event's
@@ -105,20 +80,8 @@ func resultToWire(id uint64, r Result) (*pluginv1.ForwardResponse, error) {
 	return w, nil
 }
 
-// resultFromWire converts a plugin's response; an unknown disposition is a
-// protocol error, reported as a rejection.
-func resultFromWire(w *pluginv1.ForwardResponse) Result {
-	d := dispositionFromWire(w.GetDisposition())
-	if d == "" {
-		return Reject(fmt.Sprintf("plugin returned no valid disposition (%v)", w.GetDisposition()))
-	}
-	r := Result{Disposition: d, Reason: w.GetReason(), Events: make([]MessageEvent, len(w.GetEvents()))}
-	for i, ev := range w.GetEvents() {
-		r.Events[i] = eventFromWire(ev)
-	}
-	return r
-}
-
+// eventToWire converts one event; it fails on metadata that is not a JSON
+// value.
 func eventToWire(e *MessageEvent) (*pluginv1.MessageEvent, error) {
 	w := &pluginv1.MessageEvent{
 		Text:              e.Text,
@@ -153,38 +116,7 @@ func eventToWire(e *MessageEvent) (*pluginv1.MessageEvent, error) {
 	return w, nil
 }
 
-func eventFromWire(w *pluginv1.MessageEvent) MessageEvent {
-	e := MessageEvent{
-		Text:              w.GetText(),
-		MessageType:       MessageType(w.GetMessageType()),
-		Source:            sourceFromWire(w.GetSource()),
-		MessageID:         w.GetMessageId(),
-		ReplyToMessageID:  w.GetReplyToMessageId(),
-		ReplyToText:       w.GetReplyToText(),
-		ReplyToAuthorName: w.GetReplyToAuthorName(),
-		MediaURLs:         w.GetMediaUrls(),
-		MediaTypes:        w.GetMediaTypes(),
-		SessionKey:        w.GetSessionKey(),
-		EgressKind:        w.GetEgressKind(),
-	}
-	if e.MessageType == "" {
-		e.MessageType = MessageTypeText
-	}
-	if p := w.GetPromptResponse(); p != nil {
-		e.PromptResponse = &PromptResponse{
-			PromptID: p.GetPromptId(), OptionID: p.GetOptionId(),
-			PromptMessageID: p.GetPromptMessageId(), Label: p.GetLabel(),
-		}
-	}
-	if m := w.GetMetadata(); m != nil && len(m.GetFields()) > 0 {
-		e.Metadata = make(map[string]any, len(m.GetFields()))
-		for k, v := range m.GetFields() {
-			e.Metadata[k] = v.AsInterface()
-		}
-	}
-	return e
-}
-
+// sourceToWire converts an event's source.
 func sourceToWire(s SessionSource) *pluginv1.SessionSource {
 	return &pluginv1.SessionSource{
 		Platform: s.Platform, ChatId: s.ChatID, ChatName: s.ChatName, ChatType: s.ChatType,
@@ -194,14 +126,16 @@ func sourceToWire(s SessionSource) *pluginv1.SessionSource {
 	}
 }
 
-func sourceFromWire(w *pluginv1.SessionSource) SessionSource {
-	return SessionSource{
-		Platform: w.GetPlatform(), ChatID: w.GetChatId(), ChatName: w.GetChatName(),
-		ChatType: w.GetChatType(), UserID: w.GetUserId(), UserName: w.GetUserName(),
-		ThreadID: w.GetThreadId(), ChatTopic: w.GetChatTopic(), ScopeID: w.GetScopeId(),
-		ParentChatID: w.GetParentChatId(), MessageID: w.GetMessageId(),
-		Profile: w.GetProfile(), DeliveredViaUpstreamRelay: w.GetDeliveredViaUpstreamRelay(),
+// infoToWire converts the plugin's Info, adding the capabilities Serve
+// provides (extra) that the plugin did not list itself.
+func infoToWire(info Info, extra ...string) *pluginv1.InfoResponse {
+	caps := append([]string(nil), info.Capabilities...)
+	for _, c := range extra {
+		if !info.HasCapability(c) {
+			caps = append(caps, c)
+		}
 	}
+	return &pluginv1.InfoResponse{Name: info.Name, Version: info.Version, Platforms: info.Platforms, Capabilities: caps}
 }
 
 // valueToWire converts a JSON value (as produced by encoding/json, including

@@ -89,14 +89,14 @@ func listPlugins(ctx context.Context, env *environment, dir string, logger hclog
 			pinned = "yes"
 			if err := pins.Check(c); err != nil {
 				pinned = "REFUSED"
-				failed = append(failed, err.Error())
+				failed = append(failed, explain(err))
 			}
 		}
 		ver, platforms := "?", "?"
 		if pinned != "REFUSED" {
 			info, err := plugins.Probe(ctx, c, logger)
 			if err != nil {
-				failed = append(failed, err.Error())
+				failed = append(failed, explain(err))
 				ver, platforms = "?", "(failed to start)"
 			} else {
 				ver, platforms = info.Version, strings.Join(info.Platforms, ",")
@@ -111,7 +111,7 @@ func listPlugins(ctx context.Context, env *environment, dir string, logger hclog
 		fmt.Fprintf(env.stderr, "skipped %s: %s\n", s.Path, s.Reason)
 	}
 	if len(cands) == 0 {
-		return fmt.Errorf("no plugins in %s: plugins are executables named %s<name>; build the bundled ones with `make build`", dir, plugins.FilePrefix)
+		return &plugins.NoPluginsError{Dir: dir}
 	}
 	if len(failed) > 0 {
 		return fmt.Errorf("%s", strings.Join(failed, "; "))

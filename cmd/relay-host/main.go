@@ -127,10 +127,10 @@ func runMain(ctx context.Context, env *environment, args []string) int {
 		case errors.Is(err, errUsage):
 			return exitUsage
 		case errors.As(err, &ee):
-			fmt.Fprintf(env.stderr, "relay-host %s: %v\n", name, ee.err)
+			fmt.Fprintf(env.stderr, "relay-host %s: %s\n", name, explain(ee.err))
 			return ee.code
 		default:
-			fmt.Fprintf(env.stderr, "relay-host %s: %v\n", name, err)
+			fmt.Fprintf(env.stderr, "relay-host %s: %s\n", name, explain(err))
 			return exitFailure
 		}
 	}

@@ -3,7 +3,6 @@ package plugins
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -41,14 +40,12 @@ type Skipped struct {
 // Discover lists the plugin executables in dir: regular, executable files
 // named relay-plugin-<name>. Symlinks, non-executables and directories with
 // that prefix are skipped with a reason; other names (the pin file, READMEs)
-// are skipped silently unless they look like a misnamed plugin.
+// are skipped silently unless they look like a misnamed plugin. A directory
+// that cannot be read is a *DirError.
 func Discover(dir string) ([]Candidate, []Skipped, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil, fmt.Errorf("plugins directory %s does not exist: build the bundled plugins with `make build` or pass --plugins-dir", dir)
-		}
-		return nil, nil, fmt.Errorf("read plugins directory %s: %w", dir, err)
+		return nil, nil, &DirError{Dir: dir, Err: err}
 	}
 	var found []Candidate
 	var skipped []Skipped

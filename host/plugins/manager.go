@@ -16,7 +16,7 @@ import (
 // Dispatch defaults.
 const (
 	// DefaultMaxInFlight bounds the forwards in flight across all plugins.
-	// It is the pipelining window of the plugin streams: DESIGN §8 measured
+	// It is the pipelining window of the plugin streams: docs/performance.md measured
 	// a stream reaching its throughput at 64 in flight; a few times that
 	// keeps both cores busy without queueing unboundedly.
 	DefaultMaxInFlight = 256
@@ -45,6 +45,9 @@ type Config struct {
 	ForwardTimeout time.Duration
 	// Observer receives plugin lifecycle events; nil means none.
 	Observer Observer
+	// restart is the supervisors' restart policy; zero means the default
+	// (tests shorten it).
+	restart restartPolicy
 }
 
 // Manager starts every plugin in a directory, supervises them and
@@ -60,8 +63,10 @@ type Manager struct {
 // Open discovers the plugins in cfg.Dir, checks them against the pin file,
 // starts them all (in parallel) and maps platforms to plugins. Any failure
 // stops the plugins already started and is returned: a directory that does
-// not exist, a refused pin, a plugin that fails its handshake, two plugins
-// claiming one platform.
+// not exist (*DirError) or holds no plugin (*NoPluginsError), refused pins
+// (each a *PinError), a plugin that fails to start (launcher's
+// *HandshakeError, *ProtocolError, …), two plugins claiming one platform
+// (*PlatformConflictError).
 func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
@@ -83,20 +88,20 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 		cfg.Logger.Warn("skipping file in plugins directory", "path", s.Path, "reason", s.Reason)
 	}
 	if len(cands) == 0 {
-		return nil, fmt.Errorf("no plugins in %s: plugins are executables named %s<name>; build the bundled ones with `make build`", cfg.Dir, FilePrefix)
+		return nil, &NoPluginsError{Dir: cfg.Dir}
 	}
 	pins, err := ReadPins(cfg.Dir)
 	if err != nil {
 		return nil, err
 	}
-	var refused []string
+	var refused errorList
 	for _, c := range cands {
 		if err := pins.Check(c); err != nil {
-			refused = append(refused, err.Error())
+			refused = append(refused, err)
 		}
 	}
 	if len(refused) > 0 {
-		return nil, errors.New(strings.Join(refused, "; "))
+		return nil, refused
 	}
 
 	m := &Manager{cfg: cfg, byPlatform: map[string]*Supervisor{}, slots: make(chan struct{}, cfg.MaxInFlight)}
@@ -109,6 +114,7 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 			defer wg.Done()
 			sups[i], errs[i] = StartSupervisor(ctx, c, SupervisorConfig{
 				Logger: cfg.Logger, LogLevel: cfg.LogLevel, Pinned: pins != nil, Observer: cfg.Observer,
+				restart: cfg.restart,
 			})
 		}()
 	}
@@ -126,8 +132,7 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 		for _, p := range s.Info().Platforms {
 			if other, dup := m.byPlatform[p]; dup {
 				m.Close()
-				return nil, fmt.Errorf("plugins %s and %s both claim platform %q: remove one of them from %s",
-					other.cand.Path, s.cand.Path, p, cfg.Dir)
+				return nil, &PlatformConflictError{Platform: p, Paths: [2]string{other.cand.Path, s.cand.Path}, Dir: cfg.Dir}
 			}
 			m.byPlatform[p] = s
 		}

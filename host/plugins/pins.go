@@ -21,7 +21,8 @@ const PinFileName = "plugins.sha256"
 type Pins map[string]string
 
 // ReadPins reads dir's pin file. It returns nil Pins and no error when the
-// file does not exist (pinning is off).
+// file does not exist (pinning is off), and a *PinFileError for a line that
+// is not in sha256sum format.
 func ReadPins(dir string) (Pins, error) {
 	path := filepath.Join(dir, PinFileName)
 	data, err := os.ReadFile(path)
@@ -29,7 +30,7 @@ func ReadPins(dir string) (Pins, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read pin file: %w", err)
+		return nil, fmt.Errorf("pin file %s: %w", path, err)
 	}
 	pins := Pins{}
 	sc := bufio.NewScanner(bytes.NewReader(data))
@@ -41,7 +42,7 @@ func ReadPins(dir string) (Pins, error) {
 		sum, name, ok := strings.Cut(line, " ")
 		name = strings.TrimPrefix(strings.TrimSpace(name), "*") // sha256sum's binary-mode marker
 		if _, err := hex.DecodeString(sum); !ok || err != nil || len(sum) != 64 || name == "" {
-			return nil, fmt.Errorf("%s line %d: want \"<sha256 hex>  <file name>\" (sha256sum format); regenerate it with `relay-host plugins pin`", path, n)
+			return nil, &PinFileError{Path: path, Line: n}
 		}
 		pins[filepath.Base(name)] = strings.ToLower(sum)
 	}
@@ -57,26 +58,26 @@ func WritePins(dir string, cands []Candidate) error {
 	path := filepath.Join(dir, PinFileName)
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, []byte(b.String()), 0o644); err != nil {
-		return fmt.Errorf("write pin file: %w", err)
+		return fmt.Errorf("pin file %s: %w", path, err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write pin file: %w", err)
+		return fmt.Errorf("pin file %s: %w", path, err)
 	}
 	return nil
 }
 
 // Check says whether a candidate may start under pins: nil when pinning is
-// off or its hash matches, else an error naming the file and both hashes.
+// off or its hash matches, else a *PinError.
 func (p Pins) Check(c Candidate) error {
 	if p == nil {
 		return nil
 	}
 	want, ok := p[c.FileName()]
 	if !ok {
-		return fmt.Errorf("plugin %s is not listed in %s (its sha256 is %s): run `relay-host plugins pin` if you trust it", c.Path, PinFileName, c.SHA256)
+		return &PinError{Path: c.Path, Got: c.SHA256}
 	}
 	if want != c.SHA256 {
-		return fmt.Errorf("plugin %s was refused: its sha256 is %s but %s pins %s; rebuild the pinned version or run `relay-host plugins pin` if you trust this build", c.Path, c.SHA256, PinFileName, want)
+		return &PinError{Path: c.Path, Got: c.SHA256, Want: want}
 	}
 	return nil
 }

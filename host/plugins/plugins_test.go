@@ -4,22 +4,25 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/relayhost/relay-host/pluginapi"
+	"github.com/relayhost/relay-host/pluginapi/launcher"
 	"go.uber.org/goleak"
 )
 
 // binaries holds the test plugin builds, made once in TestMain.
 var binaries struct {
-	alpha, beta, alphaDup, v2 string
+	alpha, beta, alphaDup, keep, v2 string
 }
 
 func TestMain(m *testing.M) {
@@ -45,6 +48,7 @@ func TestMain(m *testing.M) {
 	binaries.alpha = build("alpha", "./testdata/testplugin", "-X main.name=alpha -X main.platforms=alpha,shared-a")
 	binaries.beta = build("beta", "./testdata/testplugin", "-X main.name=beta -X main.platforms=beta")
 	binaries.alphaDup = build("alphadup", "./testdata/testplugin", "-X main.name=alphadup -X main.platforms=alpha")
+	binaries.keep = build("keep", "./testdata/testplugin", "-X main.name=keep -X main.platforms=keep -X main.keepRuntime=yes")
 	binaries.v2 = build("v2", "./testdata/v2plugin", "")
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -73,23 +77,62 @@ func install(t testing.TB, dir, bin, name string) string {
 	return path
 }
 
-// events records plugin state changes for tests to wait on.
-type events struct {
-	mu sync.Mutex
-	ch chan string
+// eventTimeout bounds every wait for a plugin event. A plugin starts in
+// tens of milliseconds and the longest restart delay a test waits for is
+// under two seconds; this only catches an event that never comes.
+const eventTimeout = 30 * time.Second
+
+// event is one plugin lifecycle event, "<name>:<state>" or
+// "<name>:restarted", with the time it was reported.
+type event struct {
+	name string
+	at   time.Time
 }
 
-func newEvents() *events { return &events{ch: make(chan string, 64)} }
+// events records plugin lifecycle events for tests to wait on.
+type events struct{ ch chan event }
 
-func (e *events) PluginState(name string, s State) { e.ch <- name + ":" + string(s) }
-func (e *events) PluginRestarted(name string)      { e.ch <- name + ":restarted" }
+// newEvents returns a recorder with room for every event a test causes
+// (the supervisor blocks on a full one).
+func newEvents() *events { return &events{ch: make(chan event, 256)} }
 
-// waitFor blocks until the event arrives (the test's deadline bounds it).
-func (e *events) waitFor(t *testing.T, want string) {
+func (e *events) PluginState(name string, s State) { e.ch <- event{name + ":" + string(s), time.Now()} }
+func (e *events) PluginRestarted(name string)      { e.ch <- event{name + ":restarted", time.Now()} }
+
+// waitFor waits (at most eventTimeout) for the event want and returns when
+// it was reported and the events reported before it.
+// nextState waits (at most eventTimeout) for the next state event,
+// skipping restart counts, and returns it with the time it was reported.
+func (e *events) nextState(t *testing.T) (string, time.Time) {
 	t.Helper()
-	for got := range e.ch {
-		if got == want {
-			return
+	deadline := time.NewTimer(eventTimeout)
+	defer deadline.Stop()
+	for {
+		select {
+		case ev := <-e.ch:
+			if !strings.HasSuffix(ev.name, ":restarted") {
+				return ev.name, ev.at
+			}
+		case <-deadline.C:
+			t.Fatalf("no plugin state event after %s", eventTimeout)
+		}
+	}
+}
+
+func (e *events) waitFor(t *testing.T, want string) (time.Time, []string) {
+	t.Helper()
+	var skipped []string
+	deadline := time.NewTimer(eventTimeout)
+	defer deadline.Stop()
+	for {
+		select {
+		case ev := <-e.ch:
+			if ev.name == want {
+				return ev.at, skipped
+			}
+			skipped = append(skipped, ev.name)
+		case <-deadline.C:
+			t.Fatalf("no %s event after %s; saw %v", want, eventTimeout, skipped)
 		}
 	}
 }
@@ -104,7 +147,7 @@ func open(t *testing.T, dir string, obs Observer) *Manager {
 	return m
 }
 
-type testLog struct{ t *testing.T }
+type testLog struct{ t testing.TB }
 
 func (w testLog) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
@@ -153,37 +196,76 @@ func TestDiscoverSkipsWhatIsNotAPlugin(t *testing.T) {
 	}
 }
 
+// TestOpenErrors checks every way Open refuses to start: each error has its
+// type, the facts in its fields and a message that states them, and no
+// advice (cmd/relay-host adds that).
 func TestOpenErrors(t *testing.T) {
 	empty := t.TempDir()
+	alphaSum := func() string {
+		sum, err := FileSHA256(binaries.alpha)
+		must(t, err)
+		return sum
+	}()
 	tests := []struct {
-		name string
-		dir  func(t *testing.T) string
-		want []string
+		name  string
+		dir   func(t *testing.T) string
+		check func(t *testing.T, dir string, err error)
+		want  []string
 	}{
-		{"missing directory", func(t *testing.T) string { return filepath.Join(empty, "nope") }, []string{"does not exist", "--plugins-dir"}},
-		{"empty directory", func(t *testing.T) string { return empty }, []string{"no plugins in", "make build"}},
+		{"missing directory", func(t *testing.T) string { return filepath.Join(empty, "nope") }, func(t *testing.T, dir string, err error) {
+			var de *DirError
+			if !errors.As(err, &de) || de.Dir != dir || !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("error %#v, want a *DirError for %s wrapping fs.ErrNotExist", err, dir)
+			}
+		}, []string{"does not exist"}},
+		{"empty directory", func(t *testing.T) string { return empty }, func(t *testing.T, dir string, err error) {
+			var ne *NoPluginsError
+			if !errors.As(err, &ne) || ne.Dir != dir {
+				t.Errorf("error %#v, want a *NoPluginsError for %s", err, dir)
+			}
+		}, []string{"no plugins in", "relay-plugin-<name>"}},
 		{"two plugins claim one platform", func(t *testing.T) string {
 			d := t.TempDir()
 			install(t, d, binaries.alpha, "alpha")
 			install(t, d, binaries.alphaDup, "alphadup")
 			return d
+		}, func(t *testing.T, dir string, err error) {
+			var pe *PlatformConflictError
+			if !errors.As(err, &pe) || pe.Platform != "alpha" || pe.Dir != dir {
+				t.Errorf("error %#v, want a *PlatformConflictError for platform alpha in %s", err, dir)
+			}
 		}, []string{"relay-plugin-alpha", "relay-plugin-alphadup", `both claim platform "alpha"`}},
 		{"protocol version mismatch", func(t *testing.T) string {
 			d := t.TempDir()
 			install(t, d, binaries.v2, "future")
 			return d
-		}, []string{"relay-plugin-future speaks protocol 2, this host speaks 1", "rebuild the plugin"}},
+		}, func(t *testing.T, dir string, err error) {
+			var pe *launcher.ProtocolError
+			if !errors.As(err, &pe) || pe.Plugin != 2 || pe.Host != pluginapi.ProtocolVersion || pe.Path != filepath.Join(dir, FilePrefix+"future") {
+				t.Errorf("error %#v, want a *launcher.ProtocolError: plugin 2, host %d", err, pluginapi.ProtocolVersion)
+			}
+		}, []string{"relay-plugin-future speaks protocol 2, this host speaks 1"}},
 		{"plugin exits during the handshake", func(t *testing.T) string {
 			d := t.TempDir()
 			must(t, os.WriteFile(filepath.Join(d, FilePrefix+"broken"), []byte("#!/bin/sh\necho broken >&2\nexit 1\n"), 0o755))
 			return d
+		}, func(t *testing.T, dir string, err error) {
+			var he *launcher.HandshakeError
+			if !errors.As(err, &he) || he.Timeout || he.Path != filepath.Join(dir, FilePrefix+"broken") {
+				t.Errorf("error %#v, want a *launcher.HandshakeError for relay-plugin-broken", err)
+			}
 		}, []string{"relay-plugin-broken", "handshake"}},
 		{"pin mismatch", func(t *testing.T) string {
 			d := t.TempDir()
 			install(t, d, binaries.alpha, "alpha")
 			must(t, os.WriteFile(filepath.Join(d, PinFileName), []byte(strings.Repeat("ab", 32)+"  relay-plugin-alpha\n"), 0o644))
 			return d
-		}, []string{"relay-plugin-alpha was refused", "its sha256 is", strings.Repeat("ab", 32)}},
+		}, func(t *testing.T, dir string, err error) {
+			want := PinError{Path: filepath.Join(dir, FilePrefix+"alpha"), Got: alphaSum, Want: strings.Repeat("ab", 32)}
+			if pe := (*PinError)(nil); !errors.As(err, &pe) || *pe != want {
+				t.Errorf("error %#v, want %#v", err, want)
+			}
+		}, []string{"relay-plugin-alpha was refused", "its sha256 is " + alphaSum, strings.Repeat("ab", 32)}},
 		{"plugin missing from the pin file", func(t *testing.T) string {
 			d := t.TempDir()
 			install(t, d, binaries.alpha, "alpha")
@@ -191,24 +273,39 @@ func TestOpenErrors(t *testing.T) {
 			cands, _, _ := Discover(d)
 			must(t, WritePins(d, cands[:1]))
 			return d
+		}, func(t *testing.T, dir string, err error) {
+			if pe := (*PinError)(nil); !errors.As(err, &pe) || pe.Path != filepath.Join(dir, FilePrefix+"beta") || pe.Want != "" || len(pe.Got) != 64 {
+				t.Errorf("error %#v, want a *PinError for relay-plugin-beta with no pinned hash", err)
+			}
 		}, []string{"relay-plugin-beta is not listed in plugins.sha256"}},
 		{"malformed pin file", func(t *testing.T) string {
 			d := t.TempDir()
 			install(t, d, binaries.alpha, "alpha")
 			must(t, os.WriteFile(filepath.Join(d, PinFileName), []byte("nonsense\n"), 0o644))
 			return d
+		}, func(t *testing.T, dir string, err error) {
+			if pe := (*PinFileError)(nil); !errors.As(err, &pe) || pe.Line != 1 || pe.Path != filepath.Join(dir, PinFileName) {
+				t.Errorf("error %#v, want a *PinFileError for line 1", err)
+			}
 		}, []string{"plugins.sha256 line 1", "sha256sum format"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m, err := Open(context.Background(), Config{Dir: tt.dir(t)})
+			dir := tt.dir(t)
+			m, err := Open(context.Background(), Config{Dir: dir})
 			if err == nil {
 				m.Close()
 				t.Fatal("Open succeeded, want an error")
 			}
+			tt.check(t, dir, err)
 			for _, w := range tt.want {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+			for _, advice := range []string{"relay-host", "--plugins-dir", "make build", "rebuild", "remove one"} {
+				if strings.Contains(err.Error(), advice) {
+					t.Errorf("error %q gives advice (%q): that is cmd/relay-host's job", err, advice)
 				}
 			}
 		})
@@ -272,6 +369,24 @@ func TestPluginEnvironmentIsAllowlisted(t *testing.T) {
 	}
 }
 
+// TestRuntimeDefaults checks the collector settings Serve gives a plugin
+// (pluginapi/runtime.go), and that KeepRuntimeSettings leaves Go's own.
+func TestRuntimeDefaults(t *testing.T) {
+	dir := t.TempDir()
+	install(t, dir, binaries.alpha, "alpha")
+	install(t, dir, binaries.keep, "keep")
+	m := open(t, dir, nil)
+	for platform, want := range map[string]string{
+		"alpha": fmt.Sprintf("gc=400 limit=%d", 18<<20),
+		"keep":  fmt.Sprintf("gc=100 limit=%d", int64(math.MaxInt64)),
+	} {
+		res, err := m.Dispatch(context.Background(), forward(platform, "runtime"))
+		if err != nil || len(res.Events) != 1 || res.Events[0].Text != want {
+			t.Errorf("%s: runtime settings %+v, %v; want %s", platform, res.Events, err, want)
+		}
+	}
+}
+
 func TestPanickingPluginRejectsAndKeepsServing(t *testing.T) {
 	dir := t.TempDir()
 	install(t, dir, binaries.alpha, "alpha")
@@ -319,7 +434,7 @@ func TestInFlightForwardFailsWhenPluginDies(t *testing.T) {
 	m := open(t, dir, ev)
 	ev.waitFor(t, "alpha:up")
 	_, err := m.Dispatch(context.Background(), forward("alpha", "exit"))
-	if !errors.Is(err, pluginapi.ErrPluginGone) {
+	if !errors.Is(err, launcher.ErrPluginGone) {
 		t.Fatalf("forward that killed its plugin: err = %v, want ErrPluginGone (so it is not acked)", err)
 	}
 	ev.waitFor(t, "alpha:up")
@@ -349,14 +464,15 @@ func TestCloseLeavesNoPluginProcess(t *testing.T) {
 }
 
 func TestRestartDelay(t *testing.T) {
+	p := defaultRestartPolicy()
 	want := []string{"0s", "100ms", "200ms", "400ms", "800ms", "1.6s"}
 	for n, w := range want {
-		if got := restartDelay(n).String(); got != w {
-			t.Errorf("restartDelay(%d) = %s, want %s", n, got, w)
+		if got := p.delay(n).String(); got != w {
+			t.Errorf("delay(%d) = %s, want %s", n, got, w)
 		}
 	}
-	if got := restartDelay(100); got != restartMaxDelay {
-		t.Errorf("restartDelay(100) = %s, want the cap %s", got, restartMaxDelay)
+	if got := p.delay(100); got != restartMaxDelay {
+		t.Errorf("delay(100) = %s, want the cap %s", got, restartMaxDelay)
 	}
 }
 

@@ -3,28 +3,60 @@ package plugins
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/relayhost/relay-host/pluginapi"
+	"github.com/relayhost/relay-host/pluginapi/launcher"
 )
 
 // Restart policy of a crashed plugin. The first restart is immediate, so a
-// plugin killed once is serving again well within DESIGN §8's one second;
-// repeated crashes back off exponentially up to restartMaxDelay so a plugin
-// that dies at start does not spin a core.
+// plugin killed once is serving again well within the one second
+// docs/performance.md sets; repeated crashes back off exponentially up to
+// restartMaxDelay so a plugin that dies at start does not spin a core.
 const (
 	restartBaseDelay = 100 * time.Millisecond
 	restartMaxDelay  = 30 * time.Second
 	// unhealthyAfter consecutive crashes (without a stable period in
-	// between) mark a plugin unhealthy; it keeps being restarted.
+	// between; a failed restart counts as a crash) mark a plugin unhealthy;
+	// it keeps being restarted.
 	unhealthyAfter = 5
 	// stableAfter is how long a plugin must stay up for its crash count to
 	// reset.
 	stableAfter = 60 * time.Second
 )
+
+// restartPolicy is the restart policy a supervisor applies: the constants
+// above, which tests shorten.
+type restartPolicy struct {
+	baseDelay, maxDelay time.Duration
+	unhealthyAfter      int
+	stableAfter         time.Duration
+	// now is the clock a plugin's uptime is measured with.
+	now func() time.Time
+}
+
+// defaultRestartPolicy is the policy of the constants above.
+func defaultRestartPolicy() restartPolicy {
+	return restartPolicy{baseDelay: restartBaseDelay, maxDelay: restartMaxDelay,
+		unhealthyAfter: unhealthyAfter, stableAfter: stableAfter, now: time.Now}
+}
+
+// delay is the wait before restart number n (0-based) of a run of
+// consecutive crashes: 0, then baseDelay doubling to maxDelay.
+func (p restartPolicy) delay(n int) time.Duration {
+	if n <= 0 {
+		return 0
+	}
+	d := p.baseDelay
+	for i := 1; i < n && d < p.maxDelay; i++ {
+		d *= 2
+	}
+	return min(d, p.maxDelay)
+}
 
 // State is a supervised plugin's state.
 type State string
@@ -62,6 +94,9 @@ type SupervisorConfig struct {
 	Pinned bool
 	// Observer receives lifecycle events; nil means none.
 	Observer Observer
+	// restart is the restart policy; zero means defaultRestartPolicy
+	// (tests shorten it).
+	restart restartPolicy
 }
 
 // Supervisor owns one plugin process from launch to kill: it restarts the
@@ -76,12 +111,14 @@ type Supervisor struct {
 	stopped chan struct{}
 
 	mu       sync.Mutex
-	proc     *pluginapi.Process
+	proc     *launcher.Process
 	info     pluginapi.Info
 	state    State
 	up       chan struct{} // closed while state is up; replaced when it goes down
+	upSince  time.Time     // when the running process came up
 	crashes  int           // consecutive, reset after stableAfter
 	restarts int
+	lastErr  error // why the last restart failed; nil once up
 }
 
 // StartSupervisor launches the plugin and starts supervising it. A failure
@@ -93,6 +130,9 @@ func StartSupervisor(ctx context.Context, cand Candidate, cfg SupervisorConfig) 
 	}
 	if cfg.Observer == nil {
 		cfg.Observer = nopObserver{}
+	}
+	if cfg.restart.now == nil {
+		cfg.restart = defaultRestartPolicy()
 	}
 	s := &Supervisor{
 		cand: cand, cfg: cfg, logger: cfg.Logger.Named(cand.Name),
@@ -107,25 +147,32 @@ func StartSupervisor(ctx context.Context, cand Candidate, cfg SupervisorConfig) 
 	return s, nil
 }
 
-func (s *Supervisor) launch(ctx context.Context) (*pluginapi.Process, error) {
+// launch starts the plugin process. A pinned plugin whose executable no
+// longer has its pinned hash (it was replaced since the host started) is
+// refused with a PinError.
+func (s *Supervisor) launch(ctx context.Context) (*launcher.Process, error) {
 	var sum []byte
 	if s.cfg.Pinned {
 		sum, _ = hex.DecodeString(s.cand.SHA256)
 	}
-	return pluginapi.Launch(ctx, pluginapi.LaunchConfig{
+	proc, err := launcher.Launch(ctx, launcher.LaunchConfig{
 		Path:     s.cand.Path,
-		Env:      pluginapi.PluginEnv(s.cfg.LogLevel),
+		Env:      launcher.PluginEnv(s.cfg.LogLevel),
 		Logger:   s.logger,
 		Checksum: sum,
 		// Plain prints on stdout are relayed at debug: they are not
 		// structured, and may hold anything the plugin had in hand.
 		Stdout: s.logger.StandardWriter(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug}),
 	})
+	if ce := (*launcher.ChecksumError)(nil); errors.As(err, &ce) {
+		return nil, &PinError{Path: s.cand.Path, Got: hex.EncodeToString(ce.Got), Want: s.cand.SHA256}
+	}
+	return proc, err
 }
 
 // setUp installs a freshly launched process; it reports false (and installs
 // nothing) when the supervisor was closed meanwhile.
-func (s *Supervisor) setUp(proc *pluginapi.Process) bool {
+func (s *Supervisor) setUp(proc *launcher.Process) bool {
 	s.mu.Lock()
 	if s.state == StateStopped {
 		s.mu.Unlock()
@@ -135,7 +182,8 @@ func (s *Supervisor) setUp(proc *pluginapi.Process) bool {
 	if restart {
 		s.restarts++
 	}
-	s.proc, s.info, s.state = proc, proc.Info, StateUp
+	s.proc, s.info, s.state, s.lastErr = proc, proc.Info, StateUp, nil
+	s.upSince = s.cfg.restart.now()
 	close(s.up)
 	s.mu.Unlock()
 	s.cfg.Observer.PluginState(s.cand.Name, StateUp)
@@ -144,10 +192,10 @@ func (s *Supervisor) setUp(proc *pluginapi.Process) bool {
 }
 
 // supervise waits for the process to die and restarts it, until Close.
-func (s *Supervisor) supervise(proc *pluginapi.Process) {
+func (s *Supervisor) supervise(proc *launcher.Process) {
 	defer close(s.stopped)
+	policy := s.cfg.restart
 	for {
-		upSince := time.Now()
 		select {
 		case <-s.stop:
 			proc.Kill()
@@ -155,19 +203,17 @@ func (s *Supervisor) supervise(proc *pluginapi.Process) {
 		case <-proc.Remote.Done():
 		}
 		proc.Kill() // reap it, whatever state it is in
-		state := s.markDown(time.Since(upSince))
+		state := s.markDown()
 		s.logger.Error("plugin exited; in-flight forwards fail unacknowledged and will be redelivered",
 			"pid", proc.PID, "reason", proc.Remote.Err(), "state", state)
 		for {
-			if !s.wait(restartDelay(s.crashCount() - 1)) {
+			if !s.wait(policy.delay(s.crashCount() - 1)) {
 				return
 			}
 			next, err := s.launch(context.Background())
 			if err != nil {
-				s.logger.Error("plugin restart failed", "error", err)
-				s.mu.Lock()
-				s.crashes++
-				s.mu.Unlock()
+				state := s.restartFailed(err)
+				s.logger.Error("plugin restart failed", "error", err, "state", state)
 				continue
 			}
 			s.cfg.Observer.PluginRestarted(s.cand.Name)
@@ -187,22 +233,48 @@ func (s *Supervisor) crashCount() int {
 	return s.crashes
 }
 
-// markDown records a crash after an uptime and returns the new state.
-func (s *Supervisor) markDown(uptime time.Duration) State {
+// markDown records a crash and returns the new state. A plugin that was up
+// for the stable period starts a new run of crashes.
+func (s *Supervisor) markDown() State {
 	s.mu.Lock()
-	if uptime >= stableAfter {
+	if s.cfg.restart.now().Sub(s.upSince) >= s.cfg.restart.stableAfter {
 		s.crashes = 0
 	}
 	s.crashes++
-	s.state = StateDown
-	if s.crashes >= unhealthyAfter {
-		s.state = StateUnhealthy
-	}
+	s.state = s.crashState()
 	s.up = make(chan struct{})
 	state := s.state
 	s.mu.Unlock()
 	s.cfg.Observer.PluginState(s.cand.Name, state)
 	return state
+}
+
+// restartFailed records a failed restart, which counts as a crash, and
+// returns the state; the observer hears of it when the plugin turns
+// unhealthy.
+func (s *Supervisor) restartFailed(err error) State {
+	s.mu.Lock()
+	s.crashes++
+	s.lastErr = err
+	was := s.state
+	if was != StateStopped {
+		s.state = s.crashState()
+	}
+	state := s.state
+	s.mu.Unlock()
+	if state != was {
+		s.cfg.Observer.PluginState(s.cand.Name, state)
+	}
+	return state
+}
+
+// crashState is the state of a plugin that is down after s.crashes
+// consecutive crashes. s.mu must be held.
+func (s *Supervisor) crashState() State {
+	if s.crashes >= s.cfg.restart.unhealthyAfter {
+		return StateUnhealthy
+	}
+	return StateDown
 }
 
 // wait sleeps d unless the supervisor is closed first; it reports whether
@@ -224,19 +296,6 @@ func (s *Supervisor) wait(d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
-}
-
-// restartDelay is the wait before restart number n (0-based) of a run of
-// consecutive crashes: 0, then restartBaseDelay doubling to restartMaxDelay.
-func restartDelay(n int) time.Duration {
-	if n <= 0 {
-		return 0
-	}
-	d := restartBaseDelay
-	for i := 1; i < n && d < restartMaxDelay; i++ {
-		d *= 2
-	}
-	return min(d, restartMaxDelay)
 }
 
 // Handle sends a forward to the plugin, waiting (bounded by ctx) for it to
@@ -283,13 +342,16 @@ type Status struct {
 	PID int
 	// Restarts counts restarts since the host started.
 	Restarts int
+	// Err says why the last restart failed (a *PinError when the pinned
+	// executable was replaced); nil while the plugin is up.
+	Err error
 }
 
 // Status returns a snapshot of the plugin's state.
 func (s *Supervisor) Status() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := Status{Candidate: s.cand, Info: s.info, State: s.state, Restarts: s.restarts}
+	st := Status{Candidate: s.cand, Info: s.info, State: s.state, Restarts: s.restarts, Err: s.lastErr}
 	if s.state == StateUp && s.proc != nil {
 		st.PID = s.proc.PID
 	}
@@ -321,9 +383,9 @@ func Probe(ctx context.Context, cand Candidate, logger hclog.Logger) (pluginapi.
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
-	proc, err := pluginapi.Launch(ctx, pluginapi.LaunchConfig{
+	proc, err := launcher.Launch(ctx, launcher.LaunchConfig{
 		Path:   cand.Path,
-		Env:    pluginapi.PluginEnv(logger.GetLevel().String()),
+		Env:    launcher.PluginEnv(logger.GetLevel().String()),
 		Logger: logger.Named(cand.Name),
 	})
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/relayhost/relay-host/pluginapi"
+	"github.com/relayhost/relay-host/pluginapi/launcher"
 )
 
 // benchBody is a Discord slash-command interaction of about 1.3 KiB, the
@@ -69,17 +70,17 @@ func benchPluginPath(b *testing.B) string {
 
 // startQuiet starts the benchmark plugin without a logger (plugintest's
 // harness logs to the test log, which a benchmark would print).
-func startQuiet(b *testing.B, link string) *pluginapi.Remote {
+func startQuiet(b *testing.B, link string) *launcher.Remote {
 	if link == "in-process" {
-		remote, stop, err := pluginapi.ServeInProcess(benchImpl{}, nil)
+		remote, stop, err := launcher.ServeInProcess(benchImpl{}, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.Cleanup(stop)
 		return remote
 	}
-	proc, err := pluginapi.Launch(context.Background(), pluginapi.LaunchConfig{
-		Path: benchPluginPath(b), Env: pluginapi.PluginEnv("error")})
+	proc, err := launcher.Launch(context.Background(), launcher.LaunchConfig{
+		Path: benchPluginPath(b), Env: launcher.PluginEnv("error")})
 	if err != nil {
 		b.Fatal(err)
 	}

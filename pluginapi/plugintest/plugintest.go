@@ -26,6 +26,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/relayhost/relay-host/pluginapi"
+	"github.com/relayhost/relay-host/pluginapi/launcher"
 )
 
 // ForwardTimeout bounds each forward a Harness sends; a plugin that takes
@@ -35,8 +36,8 @@ const ForwardTimeout = 30 * time.Second
 // Harness drives one plugin, in-process or as a subprocess.
 type Harness struct {
 	info   pluginapi.Info
-	remote *pluginapi.Remote
-	proc   *pluginapi.Process // nil in-process
+	remote *launcher.Remote
+	proc   *launcher.Process // nil in-process
 	close  func()
 }
 
@@ -51,8 +52,14 @@ func (h *Harness) PID() int {
 	return h.proc.PID
 }
 
+// ErrPluginGone is the error (wrapped) of a forward whose plugin died or
+// was stopped before it answered; it is launcher.ErrPluginGone, the error
+// relay-host sees in the same case.
+var ErrPluginGone = launcher.ErrPluginGone
+
 // Forward sends f to the plugin and returns its result. The error is
-// non-nil only when the plugin did not answer (it died, or ctx ended).
+// non-nil only when the plugin did not answer: it wraps ErrPluginGone when
+// the plugin died, or is ctx's error.
 func (h *Harness) Forward(ctx context.Context, f pluginapi.Forward) (pluginapi.Result, error) {
 	return h.remote.HandleForward(ctx, f)
 }
@@ -85,7 +92,7 @@ func (h *Harness) Close() { h.close() }
 func New(tb testing.TB, impl pluginapi.Plugin) *Harness {
 	tb.Helper()
 	logger := hclog.New(&hclog.LoggerOptions{Name: "plugin", Output: testWriter{tb}, Level: hclog.Debug})
-	remote, stop, err := pluginapi.ServeInProcess(impl, logger)
+	remote, stop, err := launcher.ServeInProcess(impl, logger)
 	if err != nil {
 		tb.Fatalf("serve plugin in-process: %v", err)
 	}
@@ -127,9 +134,9 @@ func Build(tb testing.TB, pkg string, buildArgs ...string) string {
 func Start(tb testing.TB, path string) *Harness {
 	tb.Helper()
 	logger := hclog.New(&hclog.LoggerOptions{Name: filepath.Base(path), Output: testWriter{tb}, Level: hclog.Debug})
-	proc, err := pluginapi.Launch(context.Background(), pluginapi.LaunchConfig{
+	proc, err := launcher.Launch(context.Background(), launcher.LaunchConfig{
 		Path:   path,
-		Env:    pluginapi.PluginEnv(hclog.Debug.String()),
+		Env:    launcher.PluginEnv(hclog.Debug.String()),
 		Logger: logger,
 	})
 	if err != nil {

@@ -2,21 +2,26 @@ package plugintest_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/relayhost/relay-host/pluginapi"
 	"github.com/relayhost/relay-host/pluginapi/plugintest"
 )
 
 // scripted is a plugin whose behaviour is chosen by the body.
-type scripted struct{}
+type scripted struct {
+	// release ends a "stuck" forward, which ignores its context.
+	release chan struct{}
+}
 
 func (scripted) Info() pluginapi.Info {
 	return pluginapi.Info{Name: "scripted", Version: "1.0.0", Platforms: []string{"test"}, Capabilities: []string{"x"}}
 }
 
-func (scripted) HandleForward(ctx context.Context, f pluginapi.Forward) pluginapi.Result {
+func (s scripted) HandleForward(ctx context.Context, f pluginapi.Forward) pluginapi.Result {
 	switch string(f.Body) {
 	case "panic":
 		panic("boom with secret body")
@@ -29,6 +34,15 @@ func (scripted) HandleForward(ctx context.Context, f pluginapi.Forward) pluginap
 	case "hang":
 		<-ctx.Done()
 		return pluginapi.Drop("cancelled")
+	case "stuck":
+		<-s.release
+		return pluginapi.Drop("released")
+	case "deadline":
+		text := "none"
+		if dl, ok := ctx.Deadline(); ok {
+			text = dl.Format(time.RFC3339Nano)
+		}
+		return pluginapi.Handle(pluginapi.MessageEvent{Text: text})
 	}
 	src := pluginapi.SessionSource{Platform: f.Platform, ChatType: "dm", ChatID: "c", Profile: f.Profile}
 	return pluginapi.Handle(pluginapi.MessageEvent{Text: string(f.Body), MessageType: pluginapi.MessageTypeText,
@@ -74,15 +88,45 @@ func TestInProcessOversizeBodyRejected(t *testing.T) {
 }
 
 func TestInProcessDeadline(t *testing.T) {
-	h := plugintest.New(t, scripted{})
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, err := h.Forward(ctx, pluginapi.Forward{Platform: "test", Body: []byte("hang")}); err == nil {
-		t.Fatal("Forward with a cancelled context succeeded")
+	release := make(chan struct{})
+	defer close(release) // before the harness stops: it waits for the stuck forward
+	h := plugintest.New(t, scripted{release: release})
+	// The forward's deadline reaches the plugin's context, exactly.
+	ctx, cancel := context.WithTimeout(context.Background(), plugintest.ForwardTimeout)
+	defer cancel()
+	res, err := h.Forward(ctx, pluginapi.Forward{Platform: "test", Body: []byte("deadline")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := ctx.Deadline()
+	if len(res.Events) != 1 || res.Events[0].Text != want.Format(time.RFC3339Nano) {
+		t.Errorf("the plugin saw deadline %+v, want %s", res.Events, want.Format(time.RFC3339Nano))
+	}
+	// A plugin that ignores its deadline does not hold the host: the
+	// forward fails with the deadline's error, not before it.
+	const short = 100 * time.Millisecond
+	start := time.Now()
+	ctx, cancel = context.WithTimeout(context.Background(), short)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := h.Forward(ctx, pluginapi.Forward{Platform: "test", Body: []byte("stuck")})
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Forward past its deadline: err = %v, want context.DeadlineExceeded", err)
+		}
+	case <-time.After(plugintest.ForwardTimeout):
+		t.Fatalf("Forward still waiting %s after its %s deadline", plugintest.ForwardTimeout, short)
+	}
+	if elapsed := time.Since(start); elapsed < short {
+		t.Errorf("Forward gave up after %s, before its %s deadline", elapsed, short)
 	}
 	// The link still works afterwards.
 	if res := h.Body(t, "test", []byte("ok")); res.Disposition != pluginapi.Handled {
-		t.Fatalf("after a cancelled forward: %+v", res)
+		t.Fatalf("after a forward past its deadline: %+v", res)
 	}
 }
 

@@ -45,7 +45,7 @@ func TestAsASubprocess(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_, err := h.Forward(ctx, pluginapi.Forward{Platform: "slack", Body: sample(t, "weather.txt")})
-	if !errors.Is(err, pluginapi.ErrPluginGone) {
-		t.Fatalf("forward to a killed plugin: err = %v, want pluginapi.ErrPluginGone", err)
+	if !errors.Is(err, plugintest.ErrPluginGone) {
+		t.Fatalf("forward to a killed plugin: err = %v, want plugintest.ErrPluginGone", err)
 	}
 }

@@ -6,7 +6,7 @@ import (
 	"context"
 
 	"github.com/hashicorp/go-plugin"
-	"github.com/relayhost/relay-host/pluginapi"
+	"github.com/relayhost/relay-host/internal/pluginlink"
 	"google.golang.org/grpc"
 )
 
@@ -18,10 +18,8 @@ func (v2) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn) (any
 }
 
 func main() {
-	hs := pluginapi.HandshakeConfig()
-	hs.ProtocolVersion = 2
 	plugin.Serve(&plugin.ServeConfig{
-		HandshakeConfig:  hs,
-		VersionedPlugins: map[int]plugin.PluginSet{2: {"forward": v2{}}},
+		HandshakeConfig:  pluginlink.HandshakeConfig(2),
+		VersionedPlugins: map[int]plugin.PluginSet{2: {pluginlink.PluginName: v2{}}},
 	})
 }

@@ -1,6 +1,10 @@
-package pluginapi
+package launcher
 
-import "os"
+import (
+	"os"
+
+	"github.com/relayhost/relay-host/pluginapi"
+)
 
 // inheritedEnv is the allowlist of host environment variables a plugin
 // process may see. Everything else, in particular RELAY_SECRET and any other
@@ -8,7 +12,8 @@ import "os"
 var inheritedEnv = [...]string{"PATH", "HOME", "TMPDIR", "TZ", "LANG", "LC_ALL", "SSL_CERT_FILE", "SSL_CERT_DIR"}
 
 // PluginEnv returns the environment a plugin process is started with: the
-// allowlisted host variables that are set, plus the plugin log level.
+// allowlisted host variables that are set, plus the plugin log level
+// (pluginapi.EnvLogLevel).
 func PluginEnv(logLevel string) []string {
 	env := make([]string, 0, len(inheritedEnv)+1)
 	for _, k := range inheritedEnv {
@@ -16,5 +21,5 @@ func PluginEnv(logLevel string) []string {
 			env = append(env, k+"="+v)
 		}
 	}
-	return append(env, EnvLogLevel+"="+logLevel)
+	return append(env, pluginapi.EnvLogLevel+"="+logLevel)
 }

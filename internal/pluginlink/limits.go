@@ -1,0 +1,25 @@
+package pluginlink
+
+// CapabilityForwardBatches is the capability of a plugin that serves
+// HandleBatches. pluginapi.Serve advertises it for every plugin; the host
+// then sends forwards in batches instead of one message each.
+const CapabilityForwardBatches = "forward-batches"
+
+// Batching of the forward stream (HandleBatches), on both ends.
+const (
+	// MaxBatchForwards caps the forwards (or results) in one batch message.
+	// A batch holds whatever queued up while the previous one was being
+	// sent; by a few dozen the per-message cost is amortised to almost
+	// nothing, and a bounded batch lets the plugin start on the first
+	// forwards sooner.
+	MaxBatchForwards = 64
+	// MaxBatchBytes caps a batch's estimated encoded size. A forward or
+	// result larger than this still travels, alone. A quarter of the 16 MiB
+	// gRPC message limit (pluginapi.MaxMessageBytes; a launcher test checks
+	// the ratio) leaves ample room for what the estimate misses.
+	MaxBatchBytes = 4 << 20
+	// BatchQueue is the depth of the queues feeding each batching sender:
+	// the host's default dispatch window (plugins.DefaultMaxInFlight), so
+	// callers rarely wait for room while a batch is on its way.
+	BatchQueue = 256
+)
