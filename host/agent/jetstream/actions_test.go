@@ -256,3 +256,42 @@ func TestServeActionsStopAndPanic(t *testing.T) {
 		t.Fatal("answered after stop")
 	}
 }
+
+// Two relay-host instances of one gateway share the requests: each request
+// is run once, by one of them.
+func TestServeActionsQueueGroupSharesRequests(t *testing.T) {
+	e := startServer(t, t.TempDir())
+	var mu sync.Mutex
+	calls := map[string]int{}
+	byInstance := map[string]int{}
+	for _, name := range []string{"host-1", "host-2"} {
+		caller := callerFunc(func(_ context.Context, _ string, body []byte) (int, map[string]any) {
+			mu.Lock()
+			calls[string(body)]++
+			byInstance[name]++
+			mu.Unlock()
+			return 200, map[string]any{"success": true}
+		})
+		stop, err := js.ServeActions(ctxFor(t), connect(t, e, name), "gw", caller)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer stop()
+	}
+	w := connect(t, e, "worker")
+	const requests = 50
+	for i := range requests {
+		request(t, w, "relay.v1.actions.gw", fmt.Sprintf(`{"n":%d}`, i), nil)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(calls) != requests {
+		t.Fatalf("%d distinct requests run, want %d", len(calls), requests)
+	}
+	for body, n := range calls {
+		if n != 1 {
+			t.Fatalf("request %s run %d times", body, n)
+		}
+	}
+	t.Logf("requests per instance: %v", byInstance)
+}

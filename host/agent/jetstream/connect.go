@@ -3,7 +3,9 @@ package jetstream
 import (
 	"errors"
 	"fmt"
+	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -45,6 +47,10 @@ type ConnectConfig struct {
 	TokenFile string
 	// Token is the token itself, for an in-process client of Embedded.
 	Token string
+	// InProcess, when set (Embedded.InProcess), connects to an embedded
+	// server through an in-memory pipe instead of loopback TCP: no port, no
+	// syscalls per message. URLs are then only for the error message.
+	InProcess nats.InProcessConnProvider
 	// Name is the client name the server shows in its connection list.
 	Name string
 	// Logger gets disconnect/reconnect notices. Default: a null logger.
@@ -70,7 +76,7 @@ var ErrAuthChoice = errors.New("nats: give at most one of a credentials file, a 
 // must succeed (an unreachable cluster at start is a *ConnectError naming the
 // URLs and the cause); after it, the connection reconnects forever.
 func Connect(cfg ConnectConfig) (*nats.Conn, error) {
-	if len(cfg.URLs) == 0 {
+	if len(cfg.URLs) == 0 && cfg.InProcess == nil {
 		return nil, &ConnectError{URLs: "(none)", Err: errors.New("no server URL")}
 	}
 	log := cfg.Logger
@@ -78,9 +84,14 @@ func Connect(cfg ConnectConfig) (*nats.Conn, error) {
 		log = hclog.NewNullLogger()
 	}
 	redacted := redactAll(cfg.URLs)
+	if redacted == "" {
+		redacted = "(in-process server)"
+	}
+	dialer := &recordingDialer{d: net.Dialer{Timeout: DialTimeout}, record: true}
 	opts := []nats.Option{
 		nats.Name(cfg.Name),
 		nats.Timeout(DialTimeout),
+		nats.SetCustomDialer(dialer),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(ReconnectWait),
 		nats.ReconnectJitter(ReconnectJitter, ReconnectJitter),
@@ -101,6 +112,9 @@ func Connect(cfg ConnectConfig) (*nats.Conn, error) {
 			}
 			log.Warn("nats error", "error", err)
 		}),
+	}
+	if cfg.InProcess != nil {
+		opts = append(opts, nats.InProcessServer(cfg.InProcess))
 	}
 	auth := 0
 	if cfg.CredsFile != "" {
@@ -123,8 +137,49 @@ func Connect(cfg ConnectConfig) (*nats.Conn, error) {
 		return nil, ErrAuthChoice
 	}
 	nc, err := nats.Connect(strings.Join(cfg.URLs, ","), opts...)
+	causes := dialer.stop()
 	if err != nil {
+		if errors.Is(err, nats.ErrNoServers) && len(causes) > 0 {
+			// nats.go reports refused connections only as "no servers";
+			// the dial errors say why.
+			err = fmt.Errorf("%w (%s)", err, strings.Join(causes, "; "))
+		}
 		return nil, &ConnectError{URLs: redacted, Err: err}
 	}
 	return nc, nil
+}
+
+// maxDialCauses caps the dial errors kept for the first connection's error
+// message: one or two per server of a MaxURLs list.
+const maxDialCauses = 2 * MaxURLs
+
+// recordingDialer dials like nats.go's own dialer and, during the first
+// connection, keeps each dial error: nats.go folds "connection refused"
+// into ErrNoServers, which would leave the operator without the cause.
+type recordingDialer struct {
+	d net.Dialer
+
+	mu     sync.Mutex
+	record bool
+	causes []string
+}
+
+func (r *recordingDialer) Dial(network, address string) (net.Conn, error) {
+	c, err := r.d.Dial(network, address)
+	if err != nil {
+		r.mu.Lock()
+		if r.record && len(r.causes) < maxDialCauses {
+			r.causes = append(r.causes, err.Error())
+		}
+		r.mu.Unlock()
+	}
+	return c, err
+}
+
+// stop ends recording and returns what was recorded.
+func (r *recordingDialer) stop() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.record = false
+	return r.causes
 }

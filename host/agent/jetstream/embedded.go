@@ -16,6 +16,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 )
 
 // Defaults of the embedded server, the values of --data-dir and
@@ -185,6 +186,11 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 // ClientURL is the URL in-process and local clients dial, with the actual
 // port when Listen asked for port 0. It carries no credentials.
 func (e *Embedded) ClientURL() string { return e.srv.ClientURL() }
+
+// InProcess is the server's in-memory connection for clients in this
+// process (ConnectConfig.InProcess): the host's own publisher and
+// responder need no TCP.
+func (e *Embedded) InProcess() nats.InProcessConnProvider { return e.srv }
 
 // Token is the token clients must present. It is for in-process clients
 // only: never log it; point workers at TokenFile instead.

@@ -259,3 +259,18 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// Port 0 picks a free port (nats-server itself reads 0 as its default
+// port, 4222): two servers side by side get two ports.
+func TestEmbeddedPortZeroPicksFreePort(t *testing.T) {
+	a := startServer(t, t.TempDir())
+	b := startServer(t, t.TempDir())
+	if a.ClientURL() == b.ClientURL() {
+		t.Fatalf("two servers on %s", a.ClientURL())
+	}
+	for _, e := range []*js.Embedded{a, b} {
+		if strings.HasSuffix(e.ClientURL(), ":4222") || strings.HasSuffix(e.ClientURL(), ":0") {
+			t.Fatalf("ClientURL() = %s, want the picked port", e.ClientURL())
+		}
+	}
+}

@@ -14,7 +14,12 @@ import (
 	js "github.com/relayhost/relay-host/host/agent/jetstream"
 )
 
+// rssAtStart is the test process's resident memory before any test ran
+// (0 where /proc is absent), for BenchmarkEmbeddedPublish.
+var rssAtStart int64
+
 func TestMain(m *testing.M) {
+	rssAtStart = readVMRSS()
 	goleak.VerifyTestMain(m)
 }
 

@@ -221,3 +221,34 @@ func TestProbeReadsConsumerLag(t *testing.T) {
 		t.Fatalf("observer lag = %+v (ok %v), want %+v", obs.lag, obs.lagOK, lag)
 	}
 }
+
+// With the connection up but no stream to take events, a publish fails and
+// the publisher is not ready; a probe that finds the stream again makes it
+// ready.
+func TestPublishWithoutStreamNotReady(t *testing.T) {
+	e := startServer(t, t.TempDir())
+	p, j := newPublisher(t, e, nil)
+	ctx := ctxFor(t)
+	if err := j.DeleteStream(ctx, js.StreamName); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Publish(ctx, "x/0", "discord", []byte(`{}`)); err == nil {
+		t.Fatal("published with no stream")
+	}
+	ok, reason := p.Ready()
+	if ok || !strings.HasPrefix(reason, "jetstream: last publish failed") {
+		t.Fatalf("Ready() = %v, %q", ok, reason)
+	}
+	if _, _, err := p.Probe(ctx); err == nil {
+		t.Fatal("Probe found a deleted stream")
+	}
+	if _, err := js.EnsureStream(ctx, j, js.StreamConfig{GatewayID: "gw"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := p.Probe(ctx); err != nil {
+		t.Fatalf("Probe: %v", err)
+	}
+	if ok, reason := p.Ready(); !ok {
+		t.Fatalf("Ready() = false, %q after the stream came back", reason)
+	}
+}
