@@ -158,6 +158,18 @@ func TestServeActionsConcurrentOwnAnswers(t *testing.T) {
 	case <-time.After(waitLimit):
 		t.Fatal("the slots never filled")
 	}
+	// A bounded look for a call beyond the bound (the other requests are
+	// all sent by now or soon): none may start while the slots are full.
+	deadline := time.Now().Add(200 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		mu.Lock()
+		over := running > slots
+		mu.Unlock()
+		if over {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	close(release)
 	wg.Wait()
 	close(errs)
@@ -185,12 +197,29 @@ func TestServeActionsCountsRedeliveries(t *testing.T) {
 	defer stop()
 	w := connect(t, e, "worker")
 	reply := `{"event_id":"b/0","content":"x"}`
-	request(t, w, "relay.v1.reply.gw", reply, nats.Header{js.DeliveryCountHeader: []string{"1"}})               // first: not a redelivery
-	request(t, w, "relay.v1.reply.gw", `{"event_id":"b/1","content":"x"}`, nil)                                 // another event
-	request(t, w, "relay.v1.reply.gw", reply, nil)                                                              // the same event again, no header
-	request(t, w, "relay.v1.actions.gw", `{"op":"typing"}`, nats.Header{js.DeliveryCountHeader: []string{"3"}}) // header says redelivered
-	request(t, w, "relay.v1.actions.gw", `{"op":"typing"}`, nats.Header{js.DeliveryCountHeader: []string{"junk"}})
-	stop() // waits for the observer calls of every answered request
+	for i, r := range []struct {
+		subject, body, count string
+	}{
+		{"relay.v1.reply.gw", reply, "1"},                             // first: not a redelivery
+		{"relay.v1.reply.gw", `{"event_id":"b/1","content":"x"}`, ""}, // another event
+		{"relay.v1.reply.gw", reply, ""},                              // the same event again, no header
+		{"relay.v1.actions.gw", `{"op":"typing"}`, "3"},               // the header says redelivered
+		{"relay.v1.actions.gw", `{"op":"typing"}`, "junk"},
+	} {
+		h := nats.Header{}
+		if r.count != "" {
+			h.Set(js.DeliveryCountHeader, r.count)
+		}
+		request(t, w, r.subject, r.body, h)
+		// Counted before the answer left: whoever saw it sees the count.
+		obs.mu.Lock()
+		served := len(obs.served)
+		obs.mu.Unlock()
+		if served != i+1 {
+			t.Fatalf("after answer %d the observer has %d served", i+1, served)
+		}
+	}
+	stop()
 	obs.mu.Lock()
 	defer obs.mu.Unlock()
 	if fmt.Sprint(obs.redelivered) != "[reply actions]" {
@@ -294,4 +323,46 @@ func TestServeActionsQueueGroupSharesRequests(t *testing.T) {
 		}
 	}
 	t.Logf("requests per instance: %v", byInstance)
+}
+
+// blockingObserver holds ActionServed until released.
+type blockingObserver struct {
+	js.NopObserver
+	entered, release chan struct{}
+}
+
+func (o *blockingObserver) ActionServed(string, int, time.Duration) {
+	close(o.entered)
+	<-o.release
+}
+
+// A request is counted before its answer leaves: a worker (or a test) that
+// has the answer finds it in the metrics.
+func TestServeActionsCountsBeforeAnswering(t *testing.T) {
+	e := startServer(t, t.TempDir())
+	obs := &blockingObserver{entered: make(chan struct{}), release: make(chan struct{})}
+	caller := callerFunc(func(context.Context, string, []byte) (int, map[string]any) { return 200, nil })
+	stop, err := js.ServeActions(ctxFor(t), connect(t, e, "responder"), "gw", caller, js.WithActionsObserver(obs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	var once sync.Once
+	release := func() { once.Do(func() { close(obs.release) }) }
+	defer release() // before stop, which waits for the held observer
+	answered := make(chan error, 1)
+	go func() {
+		_, err := connect(t, e, "worker").Request("relay.v1.actions.gw", []byte(`{}`), waitLimit)
+		answered <- err
+	}()
+	<-obs.entered
+	select {
+	case err := <-answered:
+		t.Fatalf("answered (%v) before the observer returned", err)
+	case <-time.After(100 * time.Millisecond): // a bounded look for an early answer
+	}
+	release()
+	if err := <-answered; err != nil {
+		t.Fatal(err)
+	}
 }

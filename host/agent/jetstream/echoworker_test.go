@@ -257,6 +257,12 @@ func TestEchoWorkerPoisonAndEmpty(t *testing.T) {
 	}
 	w, stop := runWorker(t, connect(t, e, "worker"), echoworker.Config{GatewayID: "gw"})
 	consumerSettled(t, e, 2)
+	// An idle worker keeps a pull request open: the host can tell a worker
+	// is there.
+	eventually(t, "an idle worker's pull request seen", func() bool {
+		lag, ok, err := p.Probe(ctxFor(t))
+		return err == nil && ok && lag.Waiting > 0 && lag.Unacked() == 0
+	})
 	stop()
 	if st := w.Stats(); st.Termed != 1 || st.Acked != 1 || st.Naked != 0 {
 		t.Fatalf("stats %+v, want 1 termed and 1 acked", st)

@@ -47,6 +47,10 @@ type Lag struct {
 	// Redelivered is how many of the AckPending ones were delivered more
 	// than once (a worker crashed, timed out or Nak'd them).
 	Redelivered uint64
+	// Waiting is how many pull requests workers have open: above 0 while
+	// some worker is connected and idle; 0 with no worker (or all busy).
+	// `relay-host dev` can start its in-process echo worker when it stays 0.
+	Waiting int
 }
 
 // Unacked is the events in the stream not yet acked by the consumer:
@@ -76,11 +80,20 @@ type Observer interface {
 // NopObserver is an Observer that does nothing.
 type NopObserver struct{}
 
-func (NopObserver) Published(time.Duration, bool)           {}
-func (NopObserver) PublishFailed(time.Duration, error)      {}
+// Published implements Observer.
+func (NopObserver) Published(time.Duration, bool) {}
+
+// PublishFailed implements Observer.
+func (NopObserver) PublishFailed(time.Duration, error) {}
+
+// ActionServed implements Observer.
 func (NopObserver) ActionServed(string, int, time.Duration) {}
-func (NopObserver) ActionRedelivered(string)                {}
-func (NopObserver) ConsumerLag(string, Lag, bool)           {}
+
+// ActionRedelivered implements Observer.
+func (NopObserver) ActionRedelivered(string) {}
+
+// ConsumerLag implements Observer.
+func (NopObserver) ConsumerLag(string, Lag, bool) {}
 
 // PublisherConfig configures NewPublisher.
 type PublisherConfig struct {
@@ -215,6 +228,7 @@ func (p *Publisher) Probe(ctx context.Context) (Lag, bool, error) {
 		Pending:     info.NumPending,
 		AckPending:  uint64(max(info.NumAckPending, 0)),
 		Redelivered: uint64(max(info.NumRedelivered, 0)),
+		Waiting:     info.NumWaiting,
 	}
 	p.cfg.Observer.ConsumerLag(p.cfg.Consumer, lag, true)
 	return lag, true, nil

@@ -176,10 +176,7 @@ func subjectCovers(s, f string) bool {
 		if i >= len(ft) {
 			return false
 		}
-		if tok != "*" && tok != ft[i] {
-			return false
-		}
-		if tok != "*" && ft[i] == "*" {
+		if tok != "*" && tok != ft[i] { // a literal covers only itself, never "*"
 			return false
 		}
 	}

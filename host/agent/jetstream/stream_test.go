@@ -94,6 +94,7 @@ func TestEnsureStreamSubjectsMustCoverGateway(t *testing.T) {
 		{"another gateway only", []string{"relay.v1.events.other.>"}, false},
 		{"one platform only", []string{"relay.v1.events.gw.discord"}, false},
 		{"a deeper filter", []string{"relay.v1.events.gw.*.x"}, false},
+		{"a deeper tail wildcard (\">\" needs a token)", []string{"relay.v1.events.gw.*.>"}, false},
 		{"the prefix without a tail", []string{"relay.v1.events.gw"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
