@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -30,6 +31,10 @@ const (
 	DefaultListen = "127.0.0.1:4222"
 	// TokenFileName is the generated token's file in the data dir.
 	TokenFileName = "nats.token"
+	// LockFileName is the lock a running embedded server holds in the data
+	// dir: two servers writing one JetStream store would corrupt it, and
+	// nats-server does not prevent it itself.
+	LockFileName = "nats.lock"
 	// EmbeddedServerName names the embedded server. It must be stable across
 	// restarts: JetStream records it with the streams in its store.
 	EmbeddedServerName = "relay-host-embedded"
@@ -100,12 +105,27 @@ type TokenFileError struct {
 func (e *TokenFileError) Error() string { return fmt.Sprintf("nats token file %s: %v", e.Path, e.Err) }
 func (e *TokenFileError) Unwrap() error { return e.Err }
 
+// DataDirInUseError is a data dir whose store another running embedded
+// server (another relay-host) holds.
+type DataDirInUseError struct {
+	Dir string
+}
+
+func (e *DataDirInUseError) Error() string {
+	return fmt.Sprintf("nats data dir %s is in use by another running relay-host (%s is locked)", e.Dir, LockFileName)
+}
+
+var errDirLocked = errors.New("locked")
+
 // Embedded is a running in-process nats-server with JetStream.
 type Embedded struct {
 	srv       *server.Server
 	token     string
 	tokenFile string
 	dataDir   string
+
+	unlock     func()
+	unlockOnce sync.Once
 }
 
 // StartEmbedded starts a nats-server in this process: JetStream with file
@@ -128,6 +148,24 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create nats data dir: %w", err)
 	}
+	unlock, err := lockDir(filepath.Join(cfg.DataDir, LockFileName))
+	if errors.Is(err, errDirLocked) {
+		return nil, &DataDirInUseError{Dir: cfg.DataDir}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lock nats data dir: %w", err)
+	}
+	e, err := startEmbedded(cfg, host, port)
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	e.unlock = unlock
+	return e, nil
+}
+
+func startEmbedded(cfg EmbeddedConfig, host string, port int) (*Embedded, error) {
+	var err error
 	tokenFile := cfg.TokenFile
 	var token string
 	if tokenFile == "" {
@@ -166,7 +204,7 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		if msg := logs.lastFatal(); msg != "" {
 			srv.Shutdown()
 			srv.WaitForShutdown()
-			return nil, fmt.Errorf("start nats server on %s: %s", cfg.Listen, msg)
+			return nil, fmt.Errorf("start nats server on %s (store %s): %s", cfg.Listen, cfg.DataDir, msg)
 		}
 		if time.Now().After(deadline) {
 			srv.Shutdown()
@@ -175,7 +213,7 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		}
 	}
 	if !srv.JetStreamEnabled() {
-		msg := logs.lastFatal()
+		msg := logs.lastError()
 		srv.Shutdown()
 		srv.WaitForShutdown()
 		return nil, fmt.Errorf("start nats server: jetstream did not start (store %s): %s", cfg.DataDir, msg)
@@ -212,6 +250,7 @@ func (e *Embedded) Shutdown(ctx context.Context) error {
 	go func() {
 		e.srv.Shutdown()
 		e.srv.WaitForShutdown()
+		e.unlockOnce.Do(e.unlock)
 		close(done)
 	}()
 	select {

@@ -274,3 +274,48 @@ func TestEmbeddedPortZeroPicksFreePort(t *testing.T) {
 		}
 	}
 }
+
+// Two servers never share a store: the second is refused while the first
+// runs, and starts once it has stopped.
+func TestEmbeddedDataDirInUse(t *testing.T) {
+	dir := t.TempDir()
+	a, err := js.StartEmbedded(js.EmbeddedConfig{DataDir: dir, Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = js.StartEmbedded(js.EmbeddedConfig{DataDir: dir, Listen: "127.0.0.1:0"})
+	var inUse *js.DataDirInUseError
+	if !errors.As(err, &inUse) || inUse.Dir != dir {
+		shutdown(t, a)
+		t.Fatalf("second server on one data dir: %v, want a *DataDirInUseError", err)
+	}
+	shutdown(t, a)
+	b, err := js.StartEmbedded(js.EmbeddedConfig{DataDir: dir, Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatalf("after the first stopped: %v", err)
+	}
+	shutdown(t, b)
+}
+
+// A store JetStream cannot use fails the start with the server's reason.
+func TestEmbeddedUnusableStore(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "jetstream"), []byte("not a directory"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e, err := js.StartEmbedded(js.EmbeddedConfig{DataDir: dir, Listen: "127.0.0.1:0"})
+	if err == nil {
+		shutdown(t, e)
+		t.Fatal("started with a file where the store should be")
+	}
+	if !strings.Contains(strings.ToLower(err.Error()), "jetstream") || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("error %q does not say the store failed", err)
+	}
+	// The data dir's lock went with the failed start.
+	os.Remove(filepath.Join(dir, "jetstream"))
+	e, err = js.StartEmbedded(js.EmbeddedConfig{DataDir: dir, Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shutdown(t, e)
+}
