@@ -279,3 +279,46 @@ func TestEchoWorkerNeedsTheStream(t *testing.T) {
 		t.Fatal("Run without the stream succeeded")
 	}
 }
+
+// A worker told to stop sees a reply it already asked for through and acks
+// its event: the user never gets the same reply twice.
+func TestEchoWorkerStopFinishesReplyInProgress(t *testing.T) {
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	l := newReplyLog(func(string, int) (int, map[string]any) {
+		close(entered)
+		<-release
+		return ok()
+	})
+	e, p := pipeline(t, l, nil)
+	var once sync.Once
+	releaseReply := func() { once.Do(func() { close(release) }) }
+	defer releaseReply() // on a failure too: the responder's stop waits for the held reply
+	w, stop := runWorker(t, connect(t, e, "worker"), echoworker.Config{GatewayID: "gw"})
+	publishEvents(t, p, "s/0")
+	select {
+	case <-entered:
+	case <-time.After(waitLimit):
+		t.Fatal("no reply asked for")
+	}
+	stopped := make(chan struct{})
+	go func() { stop(); close(stopped) }()
+	select {
+	case <-stopped:
+		t.Fatal("Run returned with a reply in progress")
+	case <-time.After(100 * time.Millisecond): // a bounded look for an early return
+	}
+	releaseReply()
+	select {
+	case <-stopped:
+	case <-time.After(waitLimit):
+		t.Fatal("Run did not return")
+	}
+	if st := w.Stats(); st.Acked != 1 || st.Naked != 0 {
+		t.Fatalf("stats %+v, want the event acked", st)
+	}
+	consumerSettled(t, e, 1)
+	if got := l.calls("s/0"); len(got) != 1 {
+		t.Fatalf("replies %q, want one", got)
+	}
+}

@@ -161,10 +161,11 @@ func (w *Worker) ConsumerConfig() jetstream.ConsumerConfig {
 	}
 }
 
-// Run takes events until ctx ends. It returns nil after ctx ended (events
-// in progress are answered first; those not yet replied are Nak'd so
-// another worker takes them at once), or an error when the consumer cannot
-// be set up.
+// Run takes events until ctx ends. It returns nil after ctx ended, or an
+// error when the consumer cannot be set up. On the way out, replies already
+// asked for are waited for (up to ReplyTimeout) and their events acked, so
+// no user gets a reply twice; events taken but not started are handed back
+// (Nak) so another worker takes them at once.
 func (w *Worker) Run(ctx context.Context) error {
 	js, err := jetstream.New(w.nc)
 	if err != nil {
@@ -231,16 +232,19 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg) {
 		w.ack(m)
 		return
 	}
+	if ctx.Err() != nil {
+		m.Nak() //nolint:errcheck // stopping before the reply: let another worker take it now
+		w.naked.Add(1)
+		return
+	}
 	delivered := uint64(1)
 	if md, err := m.Metadata(); err == nil {
 		delivered = md.NumDelivered
 	}
-	if err := w.reply(ctx, ev, delivered); err != nil {
-		if ctx.Err() != nil {
-			m.Nak() //nolint:errcheck // stopping: let another worker take it now
-		} else {
-			m.NakWithDelay(w.cfg.NakDelay) //nolint:errcheck // AckWait redelivers it anyway
-		}
+	// Once asked for, a reply is seen through even when Run is stopping:
+	// abandoning it could send the user the same reply twice.
+	if err := w.reply(context.WithoutCancel(ctx), ev, delivered); err != nil {
+		m.NakWithDelay(w.cfg.NakDelay) //nolint:errcheck // AckWait redelivers it anyway
 		w.naked.Add(1)
 		w.cfg.Logger.Warn("reply failed, event handed back", "event_id", ev.EventID, "error", err)
 		return
