@@ -86,10 +86,16 @@ func ctxFor(t testing.TB) context.Context {
 // info); it never stands in for a signal the code can give.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitLimit)
+	eventuallyWithin(t, waitLimit, what, cond)
+}
+
+// eventuallyWithin is eventually with its own limit.
+func eventuallyWithin(t testing.TB, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: not true after %s", what, waitLimit)
+			t.Fatalf("%s: not true after %s", what, limit)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
