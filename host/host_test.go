@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/relayhost/relay-host/host/agent"
-	"github.com/relayhost/relay-host/host/plugins"
 	"github.com/relayhost/relay-host/host/relay"
 	"github.com/relayhost/relay-host/pluginapi"
 	"github.com/relayhost/relay-host/pluginapi/launcher"
@@ -68,7 +67,7 @@ func (p *fakePlugins) Dispatch(_ context.Context, f pluginapi.Forward) (pluginap
 	case "ping":
 		return pluginapi.Drop("PING is answered by the connector"), nil
 	case "unknown-platform":
-		return pluginapi.Result{}, fmt.Errorf("%w: %q", plugins.ErrNoPlugin, f.Platform)
+		return pluginapi.Result{}, fmt.Errorf("%w: %q", ErrNoPlugin, f.Platform)
 	}
 	src := pluginapi.SessionSource{Platform: "discord", ChatID: "chan", ChatType: "group", UserID: "u1", ScopeID: "g1", Profile: f.Profile}
 	return pluginapi.Handle(pluginapi.MessageEvent{Text: string(f.Body), MessageType: pluginapi.MessageTypeCommand, Source: src,
