@@ -99,9 +99,7 @@ func TestRunConnectorDownAtBoot(t *testing.T) {
 		"--plugins-dir", pluginsDir(t, false), "--log-level", "debug", "--listen", listen)
 	ctx := testCtx(t)
 	// Two failed dials: it does not give up after the first.
-	if err := p.stderr.waitFor(ctx, "relay disconnected", 2); err != nil {
-		t.Fatal(err)
-	}
+	p.waitLog(t, "relay disconnected", 2)
 	if code, r := readyz(t, listen); code != http.StatusServiceUnavailable || r.Ready || r.Connector == "connected" {
 		t.Errorf("/readyz with the connector down = %d %+v, want 503, not ready", code, r)
 	}
@@ -150,9 +148,7 @@ func TestRunReadyzIs503WhileAPluginIsDown(t *testing.T) {
 	if err := srv.SendPassthrough(pluginapi.Forward{Platform: "test", Method: "POST", Path: "/test", Body: []byte("exit")}); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.stderr.waitFor(ctx, "plugin exited", 1); err != nil {
-		t.Fatal(err)
-	}
+	p.waitLog(t, "plugin exited", 1)
 	code, r := readyz(t, listen)
 	var testState string
 	for _, pl := range r.Plugins {
@@ -203,8 +199,10 @@ func TestRunShutdownWithASlowAgent(t *testing.T) {
 	id := srv.Enqueue(discordForward(golden(t, "button_docs_click_one.json")))
 	select {
 	case <-arrived:
+	case <-p.done:
+		t.Fatalf("relay-host exited (code %d) before the event reached the agent", p.code)
 	case <-ctx.Done():
-		t.Fatalf("the event never reached the agent\n%s", p.stderr.String())
+		t.Fatal("the event never reached the agent")
 	}
 	p.signal(t, syscall.SIGTERM)
 	select {
@@ -291,9 +289,13 @@ func TestRunStdoutAgentEndToEnd(t *testing.T) {
 		id := srv.Enqueue(discordForward(golden(t, name+".json")))
 		var line string
 		select {
-		case line = <-p.lines:
+		case l, ok := <-p.lines:
+			if !ok {
+				t.Fatalf("%s: relay-host closed its standard output (exited?) before writing the event", name)
+			}
+			line = l
 		case <-ctx.Done():
-			t.Fatalf("%s: no line on standard output\n%s", name, p.stderr.String())
+			t.Fatalf("%s: no line on standard output", name)
 		}
 		var got map[string]any
 		if err := json.Unmarshal([]byte(line), &got); err != nil {

@@ -232,6 +232,32 @@ func (p *process) wait(t *testing.T) int {
 	}
 }
 
+// waitLog waits until the process has logged text n times. It fails the
+// test at once if the process exits without having logged it, and after
+// scenarioTimeout otherwise.
+func (p *process) waitLog(t *testing.T, text string, n int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(testCtx(t))
+	defer cancel()
+	go func() {
+		select {
+		case <-p.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	err := p.stderr.waitFor(ctx, text, n)
+	if err == nil || strings.Count(p.stderr.String(), text) >= n {
+		return
+	}
+	select {
+	case <-p.done:
+		t.Fatalf("relay-host exited (code %d) before logging %q %d times", p.code, text, n)
+	default:
+		t.Fatal(err)
+	}
+}
+
 func (p *process) signal(t *testing.T, sig syscall.Signal) {
 	t.Helper()
 	if err := p.cmd.Process.Signal(sig); err != nil {
