@@ -327,3 +327,33 @@ func TestRunStdoutAgentEndToEnd(t *testing.T) {
 		t.Errorf("%d outbound requests: the stdout agent never replies", n)
 	}
 }
+
+// TestRunForwardForAPlatformWithoutPluginIsDroppedAndAcked fronts a
+// platform no plugin serves: its buffered forward is a deliberate drop,
+// settled and acknowledged, not left for redelivery.
+func TestRunForwardForAPlatformWithoutPluginIsDroppedAndAcked(t *testing.T) {
+	srv := connector(t, relaytest.Options{})
+	p := start(t, nil, runArgs(srv, secretFile(t), pluginsDir(t, false), "--identity", "slack:T1")...)
+	ctx := testCtx(t)
+	if _, err := srv.WaitFrame(ctx, func(f relaytest.Frame) bool { return f.Type == "hello" && f.Platform == "slack" }); err != nil {
+		t.Fatal(err)
+	}
+	id := srv.Enqueue(pluginapi.Forward{Platform: "slack", BotID: "T1", Method: "POST", Path: "/slack/events", Body: []byte(`{}`)})
+	const dropped, failed = "forward dropped (no plugin for its platform)", "forward failed"
+	if err := p.stderr.changed.Wait(ctx, func() bool {
+		out := p.stderr.String()
+		return strings.Contains(out, dropped) || strings.Contains(out, failed)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(p.stderr.String(), dropped) {
+		t.Fatalf("the forward was not dropped as having no plugin")
+	}
+	if err := srv.WaitAcked(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	p.signal(t, syscall.SIGTERM)
+	if code := p.wait(t); code != 0 {
+		t.Errorf("exit code = %d, want 0", code)
+	}
+}
