@@ -9,8 +9,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/relayhost/relay-host/host/agent"
+	"github.com/relayhost/relay-host/host/internal/hosterr"
 	"github.com/relayhost/relay-host/host/metrics"
-	"github.com/relayhost/relay-host/host/plugins"
 	"github.com/relayhost/relay-host/host/relay"
 	"github.com/relayhost/relay-host/pluginapi"
 )
@@ -21,10 +21,16 @@ import (
 const ReplyTimeout = 35 * time.Second
 
 // Dispatcher runs a forward through the plugin for its platform
-// (*plugins.Manager).
+// (*plugins.Manager). An error wrapping ErrNoPlugin means no plugin serves
+// the forward's platform: the host settles it as a deliberate drop.
 type Dispatcher interface {
 	Dispatch(ctx context.Context, f pluginapi.Forward) (pluginapi.Result, error)
 }
+
+// ErrNoPlugin is what a Dispatcher wraps when no plugin serves a forward's
+// platform. package plugins returns the same value (plugins.ErrNoPlugin)
+// without the host importing it.
+var ErrNoPlugin = hosterr.ErrNoPlugin
 
 // Link is the connector link as the host uses it (*relay.Client).
 type Link interface {
@@ -185,7 +191,7 @@ func (h *Host) forward(f pluginapi.Forward) {
 		if h.cfg.Trace != nil {
 			h.cfg.Trace(Step{Stage: StagePlugin, Forward: f, Result: res, Err: err})
 		}
-		if errors.Is(err, plugins.ErrNoPlugin) {
+		if errors.Is(err, ErrNoPlugin) {
 			// Deliberately dropped and settled, as the reference does for
 			// platforms it has no handler for (wire-contract.md §5.2).
 			h.log.Info("forward dropped (no plugin for its platform)", "platform", f.Platform,

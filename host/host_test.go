@@ -7,9 +7,9 @@ import (
 	"reflect"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/relayhost/relay-host/host/agent"
-	"github.com/relayhost/relay-host/host/plugins"
 	"github.com/relayhost/relay-host/host/relay"
 	"github.com/relayhost/relay-host/pluginapi"
 	"github.com/relayhost/relay-host/pluginapi/launcher"
@@ -68,7 +68,7 @@ func (p *fakePlugins) Dispatch(_ context.Context, f pluginapi.Forward) (pluginap
 	case "ping":
 		return pluginapi.Drop("PING is answered by the connector"), nil
 	case "unknown-platform":
-		return pluginapi.Result{}, fmt.Errorf("%w: %q", plugins.ErrNoPlugin, f.Platform)
+		return pluginapi.Result{}, fmt.Errorf("%w: %q", ErrNoPlugin, f.Platform)
 	}
 	src := pluginapi.SessionSource{Platform: "discord", ChatID: "chan", ChatType: "group", UserID: "u1", ScopeID: "g1", Profile: f.Profile}
 	return pluginapi.Handle(pluginapi.MessageEvent{Text: string(f.Body), MessageType: pluginapi.MessageTypeCommand, Source: src,
@@ -101,10 +101,30 @@ func newHost(t *testing.T, ag agent.Agent) (*Host, *fakeLink, *fakePlugins) {
 	return h, l, p
 }
 
+// testWait bounds every wait in these tests, so that a regression fails
+// the test instead of hanging the package; a healthy wait takes
+// microseconds of it.
+const testWait = 30 * time.Second
+
 func settle(t *testing.T, h *Host) {
 	t.Helper()
-	if err := h.Wait(context.Background()); err != nil {
-		t.Fatal(err)
+	ctx, cancel := context.WithTimeout(context.Background(), testWait)
+	defer cancel()
+	if err := h.Wait(ctx); err != nil {
+		t.Fatalf("deliveries still in progress after %s: %v", testWait, err)
+	}
+}
+
+// receive returns the next value from ch, failing the test if none comes
+// within testWait.
+func receive[T any](t *testing.T, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(testWait):
+		t.Fatalf("nothing received in %s", testWait)
+		panic("unreachable")
 	}
 }
 
@@ -119,7 +139,7 @@ func TestHandledForwardIsAckedAndRepliedAsFollowUp(t *testing.T) {
 	if got := l.ackList(); !reflect.DeepEqual(got, []string{"pbuf-7"}) {
 		t.Errorf("acks = %v, want [pbuf-7]", got)
 	}
-	s := <-l.sentCh
+	s := receive(t, l.sentCh)
 	want := map[string]any{"op": "follow_up", "session_key": "agent:main:discord:group:chan:u1",
 		"kind": "discord.interaction_token", "content": "echo: /ask hi", "metadata": map[string]any{}}
 	if !reflect.DeepEqual(s.action, want) || s.platform != "discord" {
@@ -133,7 +153,7 @@ func TestFollowUpCarriesTheNamedProfile(t *testing.T) {
 	f.Profile = "reviewer"
 	h.Passthrough(f)
 	settle(t, h)
-	s := <-l.sentCh
+	s := receive(t, l.sentCh)
 	if s.action["session_key"] != "agent:reviewer:discord:group:chan:u1" || !reflect.DeepEqual(s.action["metadata"], map[string]any{"profile": "reviewer"}) {
 		t.Errorf("reply = %v", s.action)
 	}
@@ -152,7 +172,7 @@ func TestReplayedSettledForwardIsAckedAgainNotRerun(t *testing.T) {
 	h, l, p := newHost(t, agent.Echo{})
 	h.Passthrough(fwd("hi", "buf-1"))
 	settle(t, h)
-	<-l.sentCh
+	receive(t, l.sentCh)
 	h.Passthrough(fwd("hi", "buf-1"))
 	settle(t, h)
 	if got := l.ackList(); !reflect.DeepEqual(got, []string{"buf-1", "buf-1"}) {
@@ -208,7 +228,7 @@ func TestInboundEventRepliesWithSend(t *testing.T) {
 	ev.SessionKey = pluginapi.SessionKey(ev.Source)
 	h.Inbound(ev, "buf-9")
 	settle(t, h)
-	s := <-l.sentCh
+	s := receive(t, l.sentCh)
 	want := map[string]any{"op": "send", "chat_id": "c9", "content": "echo: hello", "reply_to": nil,
 		"metadata": map[string]any{"scope_id": "g", "user_id": "u"}}
 	if !reflect.DeepEqual(s.action, want) || s.platform != "discord" {
@@ -219,36 +239,57 @@ func TestInboundEventRepliesWithSend(t *testing.T) {
 	}
 }
 
-// blockingAgent blocks until its turn is cancelled, reporting both ends.
-type blockingAgent struct{ started, ended chan string }
+// blockingAgent blocks until its turn is cancelled, reporting both ends;
+// each turn's context is announced on started, so a test can look at it.
+type blockingAgent struct {
+	started chan startedTurn
+	ended   chan string
+}
+
+// startedTurn is one turn a blockingAgent holds.
+type startedTurn struct {
+	sessionKey string
+	ctx        context.Context
+}
 
 func (a blockingAgent) Deliver(ctx context.Context, ev pluginapi.MessageEvent) (string, error) {
-	a.started <- ev.SessionKey
+	a.started <- startedTurn{ev.SessionKey, ctx}
 	<-ctx.Done()
 	a.ended <- ev.SessionKey
 	return "", ctx.Err()
 }
 
 func TestInterruptCancelsOnlyThatSession(t *testing.T) {
-	ag := blockingAgent{started: make(chan string, 2), ended: make(chan string, 2)}
+	ag := blockingAgent{started: make(chan startedTurn, 2), ended: make(chan string, 2)}
 	h, l, _ := newHost(t, ag)
 	other := pluginapi.MessageEvent{Text: "x", Source: pluginapi.SessionSource{Platform: "discord", ChatID: "other", ChatType: "dm"}}
 	other.SessionKey = pluginapi.SessionKey(other.Source)
 	h.Passthrough(fwd("long turn", "buf-10"))
 	h.Inbound(other, "")
-	<-ag.started
-	<-ag.started
-	const target = "agent:main:discord:group:chan:u1"
-	h.InterruptInbound(target, "chan")
-	if got := <-ag.ended; got != target {
-		t.Fatalf("the interrupt ended %q, want %q", got, target)
+	turns := map[string]context.Context{}
+	for range 2 {
+		st := receive(t, ag.started)
+		turns[st.sessionKey] = st.ctx
 	}
-	if len(ag.ended) != 0 {
-		t.Fatalf("a sibling session's turn ended too")
+	const target = "agent:main:discord:group:chan:u1"
+	if turns[target] == nil || turns[other.SessionKey] == nil {
+		t.Fatalf("turns started for %v, want %s and %s", turns, target, other.SessionKey)
+	}
+	h.InterruptInbound(target, "chan")
+	// InterruptInbound cancels synchronously: once it has returned, the
+	// target's context is done and the sibling's must not be.
+	if turns[target].Err() == nil {
+		t.Errorf("the interrupted session's turn was not cancelled")
+	}
+	if err := turns[other.SessionKey].Err(); err != nil {
+		t.Fatalf("the interrupt cancelled a sibling session's turn too (%v)", err)
+	}
+	if got := receive(t, ag.ended); got != target {
+		t.Fatalf("the interrupt ended %q, want %q", got, target)
 	}
 	h.Stop() // ends the sibling
 	settle(t, h)
-	if got := <-ag.ended; got != other.SessionKey {
+	if got := receive(t, ag.ended); got != other.SessionKey {
 		t.Errorf("Stop ended %q, want the sibling %q", got, other.SessionKey)
 	}
 	if got := l.ackList(); len(got) != 0 {

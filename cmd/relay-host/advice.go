@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/relayhost/relay-host/host/agent"
 	"github.com/relayhost/relay-host/host/plugins"
 	"github.com/relayhost/relay-host/pluginapi"
 	"github.com/relayhost/relay-host/pluginapi/launcher"
@@ -64,6 +65,7 @@ func advice(err error) string {
 		protocolErr  *launcher.ProtocolError
 		handshakeErr *launcher.HandshakeError
 		checksumErr  *launcher.ChecksumError
+		agentURLErr  *agent.URLError
 	)
 	switch {
 	case errors.As(err, &dirErr) && errors.Is(err, fs.ErrNotExist):
@@ -82,6 +84,8 @@ func advice(err error) string {
 		return ": rebuild the plugin against pluginapi v" + strconv.Itoa(protocolErr.Host) + " or upgrade relay-host"
 	case errors.As(err, &handshakeErr) && !handshakeErr.Timeout:
 		return handshakeAdvice
+	case errors.As(err, &agentURLErr):
+		return ": pass the agent's endpoint with --agent-url (or $RELAY_AGENT_URL), e.g. http://127.0.0.1:8000/events"
 	}
 	return ""
 }

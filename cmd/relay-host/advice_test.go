@@ -6,11 +6,12 @@ import (
 	"io/fs"
 	"testing"
 
+	"github.com/relayhost/relay-host/host/agent"
 	"github.com/relayhost/relay-host/host/plugins"
 	"github.com/relayhost/relay-host/pluginapi/launcher"
 )
 
-// TestExplainAddsAdvice checks that each typed error of the plugin
+// TestExplainAddsAdvice checks that each typed error of the library
 // packages is printed with what to do about it, here and only here.
 func TestExplainAddsAdvice(t *testing.T) {
 	pinned := &plugins.PinError{Path: "/p/relay-plugin-a", Got: "aa", Want: "bb"}
@@ -47,6 +48,8 @@ func TestExplainAddsAdvice(t *testing.T) {
 			"start: plugin relay-plugin-h exited or misbehaved during the handshake (is it built with pluginapi.Serve? run it with RELAY_PLUGIN_LOG_LEVEL=debug to see why): exited\nmore"},
 		{"handshake timeout", &launcher.HandshakeError{Path: "/p/relay-plugin-h", Timeout: true, Err: errors.New("timeout")},
 			"plugin relay-plugin-h did not complete the handshake in time: timeout"},
+		{"webhook agent URL", &agent.URLError{URL: "localhost:8000"},
+			`webhook agent: endpoint "localhost:8000" is not an absolute http:// or https:// URL: pass the agent's endpoint with --agent-url (or $RELAY_AGENT_URL), e.g. http://127.0.0.1:8000/events`},
 		{"two %w are not a list", fmt.Errorf("%w and %w", errors.New("a"), errors.New("b")), "a and b"},
 		{"other errors are left alone", errors.New("boom"), "boom"},
 	}

@@ -62,7 +62,7 @@ func devCommand(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet(env, "dev", "dev [--demo] [--addr ADDR] [--discord-public-key HEX] [flags]", devAbout)
 	var demo bool
 	var addr, publicKey, dir, agentName, agentURL, listen string
-	var ids identitiesFlag
+	var idArgs identityArgs
 	var lf logFlags
 	if err := boolFlag(fs, &demo, "demo", "RELAY_DEV_DEMO", "send the bundled sample interactions through the edge and show each step, then keep serving"); err != nil {
 		return err
@@ -70,12 +70,7 @@ func devCommand(ctx context.Context, env *environment, args []string) error {
 	fs.stringVar(&addr, "addr", "RELAY_DEV_ADDR", defaultDevAddr, "address the embedded connector listens on (127.0.0.1:0 picks a free port)")
 	fs.stringVar(&publicKey, "discord-public-key", "RELAY_DISCORD_PUBLIC_KEY", "", "Discord application public key (hex); interactions must then be signed with it (default: unsigned interactions accepted)")
 	fs.envNames["identity"] = "RELAY_IDENTITIES"
-	if v := env.getenv("RELAY_IDENTITIES"); v != "" {
-		if err := ids.Set(v); err != nil {
-			return fmt.Errorf("$RELAY_IDENTITIES: %w", err)
-		}
-	}
-	fs.Var(&ids, "identity", "PLATFORM:BOT_ID the host fronts; repeatable, the first is the default (default "+defaultIdentities+")")
+	fs.Var(&idArgs, "identity", "PLATFORM:BOT_ID the host fronts; repeatable, the first is the default (default "+defaultIdentities+")")
 	fs.pluginsDirFlag(&dir)
 	fs.stringVar(&agentName, "agent", "RELAY_AGENT", agent.NameEcho, "agent that takes events: echo, stdout or webhook (see 'relay-host run --help')")
 	fs.stringVar(&agentURL, "agent-url", "RELAY_AGENT_URL", "", "URL the webhook agent POSTs each event to")
@@ -86,6 +81,10 @@ func devCommand(ctx context.Context, env *environment, args []string) error {
 	}
 	if fs.NArg() > 0 {
 		return fs.usageErrorf("unexpected argument %q", fs.Arg(0))
+	}
+	ids, err := idArgs.identities(env)
+	if err != nil {
+		return err
 	}
 	if len(ids) == 0 {
 		ids = devIdentities()

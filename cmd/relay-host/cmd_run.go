@@ -62,21 +62,45 @@ func (f *identitiesFlag) Set(v string) error {
 	return nil
 }
 
+// identityArgs collects the --identity values as given. They are checked
+// after the flags are parsed (identities), so that a bad one is a
+// configuration error (exit 1), as a bad $RELAY_IDENTITIES is, and not a
+// misuse of the command line (exit 2).
+type identityArgs []string
+
+func (a *identityArgs) String() string { return strings.Join(*a, ",") }
+
+func (a *identityArgs) Set(v string) error {
+	*a = append(*a, v)
+	return nil
+}
+
+// identities parses $RELAY_IDENTITIES, then the --identity values.
+func (a identityArgs) identities(env *environment) (identitiesFlag, error) {
+	var ids identitiesFlag
+	if v := env.getenv("RELAY_IDENTITIES"); v != "" {
+		if err := ids.Set(v); err != nil {
+			return nil, fmt.Errorf("$RELAY_IDENTITIES: %w", err)
+		}
+	}
+	for _, v := range a {
+		if err := ids.Set(v); err != nil {
+			return nil, fmt.Errorf("--identity: %w", err)
+		}
+	}
+	return ids, nil
+}
+
 func runCommand(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet(env, "run", "run --connector URL --gateway-id ID --secret-file PATH --identity PLATFORM:BOT_ID [flags]", runAbout)
 	var connector, gatewayID, secretFile, dir, agentName, agentURL, listen string
-	var ids identitiesFlag
+	var idArgs identityArgs
 	var lf logFlags
 	fs.stringVar(&connector, "connector", "RELAY_CONNECTOR_URL", "", "connector URL, e.g. https://connector.example (required)")
 	fs.stringVar(&gatewayID, "gateway-id", "RELAY_GATEWAY_ID", "", "this gateway's id at the connector")
 	fs.stringVar(&secretFile, "secret-file", "RELAY_SECRET_FILE", "", "file holding the per-gateway secret (or set $RELAY_SECRET)")
 	fs.envNames["identity"] = "RELAY_IDENTITIES"
-	if v := env.getenv("RELAY_IDENTITIES"); v != "" {
-		if err := ids.Set(v); err != nil {
-			return fmt.Errorf("$RELAY_IDENTITIES: %w", err)
-		}
-	}
-	fs.Var(&ids, "identity", "PLATFORM:BOT_ID the gateway fronts, e.g. discord:123456789012345678; repeatable (or comma-separated), the first is the default (required)")
+	fs.Var(&idArgs, "identity", "PLATFORM:BOT_ID the gateway fronts, e.g. discord:123456789012345678; repeatable (or comma-separated), the first is the default (required)")
 	fs.pluginsDirFlag(&dir)
 	fs.stringVar(&agentName, "agent", "RELAY_AGENT", agent.NameStdout, "agent that takes events: echo (replies \"echo: <text>\"), stdout (JSON lines on standard output, no replies) or webhook (POST to --agent-url)")
 	fs.stringVar(&agentURL, "agent-url", "RELAY_AGENT_URL", "", "URL the webhook agent POSTs each event to; a JSON answer {\"reply\": \"…\"} is sent back")
@@ -90,6 +114,10 @@ func runCommand(ctx context.Context, env *environment, args []string) error {
 	}
 	if connector == "" {
 		return fs.usageErrorf("--connector is required (or set $RELAY_CONNECTOR_URL)")
+	}
+	ids, err := idArgs.identities(env)
+	if err != nil {
+		return err
 	}
 	if len(ids) == 0 {
 		return fs.usageErrorf("at least one --identity PLATFORM:BOT_ID is required (or set $RELAY_IDENTITIES)")

@@ -78,12 +78,7 @@ func runEnroll(t *testing.T, dir string, env []string, args ...string) result {
 	t.Helper()
 	cmd := exec.CommandContext(testCtx(t), bins.relayHost, append([]string{"enroll"}, args...)...)
 	cmd.Dir = dir
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "RELAY_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, env...)
+	cmd.Env = childEnv(env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

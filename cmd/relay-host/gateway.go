@@ -55,7 +55,7 @@ func runGateway(ctx context.Context, cfg gatewayConfig) error {
 	log := cfg.logger
 	m := metrics.New()
 	start := time.Now()
-	mgr, err := plugins.Open(ctx, plugins.Config{Dir: cfg.pluginsDir, Logger: log, Observer: m})
+	mgr, err := plugins.Open(ctx, plugins.Config{Dir: cfg.pluginsDir, Logger: log, Observer: pluginMetrics{m}})
 	if err != nil {
 		return err
 	}

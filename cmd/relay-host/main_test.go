@@ -23,7 +23,9 @@ import (
 
 // bins are the binaries the tests run, built once in TestMain: relay-host
 // with the bundled plugins beside it (as `make build` lays them out), and a
-// plugins directory that also holds the host tests' scriptable plugin.
+// plugins directory that also holds the host tests' scriptable plugin. When
+// the tests run with -race, so are they built: the race detector then
+// covers the host binary and its plugins, not only this test process.
 var bins struct {
 	dir        string // holds relay-host and plugins/
 	relayHost  string
@@ -47,6 +49,9 @@ func TestMain(m *testing.M) {
 		{filepath.Join(dir, "testplugin"), "../../host/plugins/testdata/testplugin", "-X main.name=test -X main.platforms=test"},
 	} {
 		args := []string{"build", "-o", b.out}
+		if raceEnabled {
+			args = append(args, "-race")
+		}
 		if b.ldflags != "" {
 			args = append(args, "-ldflags", b.ldflags)
 		}
@@ -81,10 +86,39 @@ type result struct {
 	stdout, stderr string
 }
 
+// childEnv is the environment of every process these tests start: the test
+// runner's own, without any RELAY_* variable (a developer's shell or CI may
+// set RELAY_CONNECTOR_URL, RELAY_SECRET, RELAY_AGENT…, which would change
+// what the child does), plus extra.
+func childEnv(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "RELAY_") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, extra...)
+}
+
+// raceReport is how the race detector starts each report. A child built
+// with -race that races prints it on its standard error (a plugin's reaches
+// relay-host's log at debug level) and exits with status 66.
+const raceReport = "WARNING: DATA RACE"
+
+// checkNoRace fails the test when a child's standard error holds a race
+// report.
+func checkNoRace(t *testing.T, stderr string) {
+	t.Helper()
+	if strings.Contains(stderr, raceReport) {
+		t.Errorf("a relay-host child process reported a data race:\n%s", stderr)
+	}
+}
+
 // relayHost runs the built binary to completion.
 func relayHost(t *testing.T, stdin string, args ...string) result {
 	t.Helper()
 	cmd := exec.CommandContext(testCtx(t), bins.relayHost, args...)
+	cmd.Env = childEnv()
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -95,6 +129,7 @@ func relayHost(t *testing.T, stdin string, args ...string) result {
 	} else if err != nil {
 		t.Fatalf("run relay-host %v: %v", args, err)
 	}
+	checkNoRace(t, r.stderr)
 	return r
 }
 
@@ -141,11 +176,12 @@ func (l *lockedBuffer) waitFor(ctx context.Context, text string, n int) error {
 	return nil
 }
 
-// start launches relay-host; its standard output lines arrive on p.lines.
+// start launches relay-host with env as its only RELAY_* variables; its
+// standard output lines arrive on p.lines.
 func start(t *testing.T, env []string, args ...string) *process {
 	t.Helper()
 	cmd := exec.Command(bins.relayHost, args...)
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = childEnv(env...)
 	p := &process{cmd: cmd, stderr: &lockedBuffer{}, lines: make(chan string, 1024), done: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	out, err := cmd.StdoutPipe()
@@ -175,6 +211,7 @@ func start(t *testing.T, env []string, args ...string) *process {
 		case <-time.After(scenarioTimeout):
 			t.Errorf("relay-host (pid %d) did not exit after SIGKILL", cmd.Process.Pid)
 		}
+		checkNoRace(t, p.stderr.String())
 		if t.Failed() {
 			t.Logf("relay-host stderr:\n%s", p.stderr.String())
 		}
@@ -192,6 +229,32 @@ func (p *process) wait(t *testing.T) int {
 	case <-testCtx(t).Done():
 		t.Fatalf("relay-host did not exit; stderr:\n%s", p.stderr.String())
 		return -1
+	}
+}
+
+// waitLog waits until the process has logged text n times. It fails the
+// test at once if the process exits without having logged it, and after
+// scenarioTimeout otherwise.
+func (p *process) waitLog(t *testing.T, text string, n int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(testCtx(t))
+	defer cancel()
+	go func() {
+		select {
+		case <-p.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	err := p.stderr.waitFor(ctx, text, n)
+	if err == nil || strings.Count(p.stderr.String(), text) >= n {
+		return
+	}
+	select {
+	case <-p.done:
+		t.Fatalf("relay-host exited (code %d) before logging %q %d times", p.code, text, n)
+	default:
+		t.Fatal(err)
 	}
 }
 

@@ -315,7 +315,8 @@ func TestRunConfigurationErrors(t *testing.T) {
 	}{
 		{"no connector", nil, []string{"run", "--identity", "discord:1"}, exitUsage, "--connector is required"},
 		{"no identity", nil, []string{"run", "--connector", srv.URL()}, exitUsage, "--identity"},
-		{"bad identity", nil, []string{"run", "--connector", srv.URL(), "--identity", "Discord Bot"}, exitUsage, "PLATFORM:BOT_ID"},
+		{"bad identity", nil, []string{"run", "--connector", srv.URL(), "--identity", "Discord Bot"}, exitFailure, "--identity: identity \"Discord Bot\": want PLATFORM:BOT_ID"},
+		{"bad identity in dev", nil, []string{"dev", "--addr", "127.0.0.1:0", "--identity", "Discord Bot"}, exitFailure, "--identity: identity \"Discord Bot\": want PLATFORM:BOT_ID"},
 		{"gateway id without secret", nil, []string{"run", "--connector", srv.URL(), "--identity", "discord:1", "--gateway-id", "gw"}, exitFailure, "no secret"},
 		{"missing secret file", nil, []string{"run", "--connector", srv.URL(), "--identity", "discord:1", "--gateway-id", "gw", "--secret-file", "/nonexistent/secret"}, exitFailure, "--secret-file"},
 		{"webhook without url", nil, runArgs(srv, secret, plugins, "--agent", "webhook"), exitFailure, "--agent-url"},
@@ -323,7 +324,9 @@ func TestRunConfigurationErrors(t *testing.T) {
 		{"missing plugins dir", nil, runArgs(srv, secret, "/nonexistent/plugins"), exitFailure, "does not exist"},
 		{"listen address taken", nil, runArgs(srv, secret, plugins, "--listen", busy.Addr().String()), exitFailure, "--listen"},
 		{"bad log level", nil, runArgs(srv, secret, plugins, "--log-level", "loud"), exitFailure, "--log-level"},
-		{"identities from the environment", []string{"RELAY_IDENTITIES=Bad Value"}, []string{"run", "--connector", srv.URL()}, exitFailure, "RELAY_IDENTITIES"},
+		{"identities from the environment", []string{"RELAY_IDENTITIES=Bad Value"}, []string{"run", "--connector", srv.URL()}, exitFailure, "$RELAY_IDENTITIES: identity \"Bad Value\": want PLATFORM:BOT_ID"},
+		{"identities from the environment in dev", []string{"RELAY_IDENTITIES=Bad Value"}, []string{"dev", "--addr", "127.0.0.1:0"}, exitFailure, "$RELAY_IDENTITIES: identity \"Bad Value\": want PLATFORM:BOT_ID"},
+		{"webhook with a bad url", nil, runArgs(srv, secret, plugins, "--agent", "webhook", "--agent-url", "localhost:8000/events"), exitFailure, "is not an absolute http:// or https:// URL: pass the agent's endpoint with --agent-url"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -55,13 +55,13 @@ func NewStdout(w io.Writer) *Stdout { return &Stdout{w: w} }
 func (s *Stdout) Deliver(_ context.Context, ev pluginapi.MessageEvent) (string, error) {
 	line, err := json.Marshal(ev)
 	if err != nil {
-		return "", fmt.Errorf("encode event: %w", err)
+		return "", fmt.Errorf("stdout agent: encode event: %w", err)
 	}
 	line = append(line, '\n')
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, err := s.w.Write(line); err != nil {
-		return "", fmt.Errorf("write event: %w", err)
+		return "", fmt.Errorf("stdout agent: write event: %w", err)
 	}
 	return "", nil
 }

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/relayhost/relay-host/pluginapi"
 )
@@ -100,10 +102,79 @@ func TestWebhookHonoursCancellation(t *testing.T) {
 	}
 }
 
+// countingTransport counts the HTTP attempts a Webhook makes.
+type countingTransport struct {
+	next     http.RoundTripper
+	attempts atomic.Int32
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.attempts.Add(1)
+	return c.next.RoundTrip(r)
+}
+
+// TestWebhookStopsRetryingWhenCancelledMidRetry cancels the turn while its
+// first attempt is being answered with a retryable 503: Deliver must end
+// with context.Canceled at once, without waiting out its backoff or
+// attempting again.
+func TestWebhookStopsRetryingWhenCancelledMidRetry(t *testing.T) {
+	// The bound on the whole test; it is not what ends Deliver.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cancel() // an interrupt arrives while the agent answers
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	wh, err := NewWebhook(srv.URL, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A backoff longer than the test's bound: a Deliver that waits it out
+	// instead of noticing the cancellation fails the test below.
+	wh.backoff = time.Hour
+	rt := &countingTransport{next: srv.Client().Transport}
+	wh.client.Transport = rt
+	done := make(chan error, 1)
+	go func() {
+		_, err := wh.Deliver(ctx, event)
+		done <- err
+	}()
+	select {
+	case err = <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("Deliver did not return after its context was cancelled: it is waiting out the backoff")
+	}
+	if !errors.Is(err, context.Canceled) || !strings.HasPrefix(err.Error(), "webhook agent: ") {
+		t.Errorf("Deliver error = %v, want context.Canceled prefixed \"webhook agent: \"", err)
+	}
+	if n := rt.attempts.Load(); n != 1 {
+		t.Errorf("%d attempts, want 1: a cancelled turn is not retried", n)
+	}
+}
+
 func TestNewWebhookRejectsBadURL(t *testing.T) {
 	for _, u := range []string{"", "localhost:8080", "ftp://x/y", "http://"} {
-		if _, err := NewWebhook(u, "t"); err == nil {
-			t.Errorf("NewWebhook(%q) succeeded", u)
+		_, err := NewWebhook(u, "t")
+		var ue *URLError
+		if !errors.As(err, &ue) || ue.URL != u {
+			t.Errorf("NewWebhook(%q) error = %v, want a *URLError naming the URL", u, err)
+			continue
 		}
+		if msg := err.Error(); !strings.HasPrefix(msg, "webhook agent: ") || strings.Contains(msg, "--") {
+			t.Errorf("NewWebhook(%q) error = %q: want the facts prefixed \"webhook agent: \", no CLI flag", u, msg)
+		}
+	}
+}
+
+// failingWriter fails every write.
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
+
+func TestStdoutWriteErrorIsPrefixed(t *testing.T) {
+	_, err := NewStdout(failingWriter{}).Deliver(context.Background(), event)
+	if err == nil || !strings.HasPrefix(err.Error(), "stdout agent: ") {
+		t.Errorf("Deliver error = %v, want one prefixed \"stdout agent: \"", err)
 	}
 }

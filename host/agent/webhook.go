@@ -33,16 +33,17 @@ type Webhook struct {
 	url       string
 	client    *http.Client
 	userAgent string
+	backoff   time.Duration // the first retry's delay: webhookBackoffBase (tests lengthen it)
 }
 
 // NewWebhook returns a Webhook agent posting to rawURL, which must be an
-// absolute http or https URL.
+// absolute http or https URL (a *URLError otherwise).
 func NewWebhook(rawURL, userAgent string) (*Webhook, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("--agent-url %q: want an absolute http:// or https:// URL", rawURL)
+		return nil, &URLError{URL: rawURL}
 	}
-	return &Webhook{url: rawURL, client: &http.Client{Timeout: webhookTimeout}, userAgent: userAgent}, nil
+	return &Webhook{url: rawURL, client: &http.Client{Timeout: webhookTimeout}, userAgent: userAgent, backoff: webhookBackoffBase}, nil
 }
 
 // errPermanent marks an answer that retrying will not change.
@@ -52,9 +53,9 @@ var errPermanent = errors.New("agent refused the event")
 func (w *Webhook) Deliver(ctx context.Context, ev pluginapi.MessageEvent) (string, error) {
 	body, err := json.Marshal(ev)
 	if err != nil {
-		return "", fmt.Errorf("encode event: %w", err)
+		return "", fmt.Errorf("webhook agent: encode event: %w", err)
 	}
-	delay := webhookBackoffBase
+	delay := w.backoff
 	var last error
 	for attempt := 1; attempt <= webhookAttempts; attempt++ {
 		reply, err := w.post(ctx, body)
@@ -62,9 +63,11 @@ func (w *Webhook) Deliver(ctx context.Context, ev pluginapi.MessageEvent) (strin
 			return reply, nil
 		}
 		last = err
-		if errors.Is(err, errPermanent) || ctx.Err() != nil || attempt == webhookAttempts {
+		if errors.Is(err, errPermanent) || attempt == webhookAttempts {
 			break
 		}
+		// A turn cancelled (an interrupt, shutdown) during the attempt or
+		// the backoff ends here, with ctx's error, and is not retried.
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():

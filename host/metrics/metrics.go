@@ -1,7 +1,9 @@
 // Package metrics holds relay-host's Prometheus metrics. One Metrics value
-// owns its own registry (no global state) and implements the observer hooks
-// of the transport (relay.Observer) and of the plugin supervisors
-// (plugins.Observer).
+// owns its own registry (no global state), implements the transport's
+// observer hooks (relay.Observer) and records the plugin supervisors' events
+// through PluginUp and PluginRestarted (cmd/relay-host adapts them to
+// plugins.Observer, so that the runtime in package host, which uses Metrics,
+// does not depend on package plugins).
 package metrics
 
 import (
@@ -11,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/relayhost/relay-host/host/plugins"
 	"github.com/relayhost/relay-host/host/relay"
 )
 
@@ -113,16 +114,17 @@ func (m *Metrics) Reconnect() { m.reconnects.Inc() }
 // BadFrame implements relay.Observer.
 func (m *Metrics) BadFrame(reason string) { m.badFrames.WithLabelValues(reason).Inc() }
 
-// PluginState implements plugins.Observer.
-func (m *Metrics) PluginState(name string, s plugins.State) {
+// PluginUp records whether the named plugin is up (serving) or not (down,
+// unhealthy, stopped).
+func (m *Metrics) PluginUp(name string, up bool) {
 	v := 0.0
-	if s == plugins.StateUp {
+	if up {
 		v = 1
 	}
 	m.pluginUp.WithLabelValues(name).Set(v)
 }
 
-// PluginRestarted implements plugins.Observer.
+// PluginRestarted counts one restart of the named plugin.
 func (m *Metrics) PluginRestarted(name string) { m.pluginRestarts.WithLabelValues(name).Inc() }
 
 // ForwardOutcome counts one forward by platform and outcome.

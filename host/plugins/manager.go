@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/relayhost/relay-host/host/internal/hosterr"
 	"github.com/relayhost/relay-host/pluginapi"
 )
 
@@ -28,8 +29,10 @@ const (
 	DefaultForwardTimeout = 10 * time.Second
 )
 
-// ErrNoPlugin is returned by Dispatch for a platform no plugin serves.
-var ErrNoPlugin = errors.New("no plugin serves this platform")
+// ErrNoPlugin is returned (wrapped) by Dispatch for a platform no plugin
+// serves. It is the same value as host.ErrNoPlugin, which the host checks
+// without importing this package.
+var ErrNoPlugin = hosterr.ErrNoPlugin
 
 // Config configures a Manager.
 type Config struct {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/relayhost/relay-host/host"
 	"github.com/relayhost/relay-host/pluginapi"
 	"github.com/relayhost/relay-host/pluginapi/launcher"
 	"go.uber.org/goleak"
@@ -345,6 +346,9 @@ func TestDispatchByPlatformToSubprocesses(t *testing.T) {
 	_, err := m.Dispatch(context.Background(), forward("nope", "x"))
 	if !errors.Is(err, ErrNoPlugin) || !strings.Contains(err.Error(), "alpha, beta, shared-a") {
 		t.Errorf("unknown platform error = %v, want ErrNoPlugin listing the platforms", err)
+	}
+	if !errors.Is(err, host.ErrNoPlugin) {
+		t.Errorf("unknown platform error = %v is not host.ErrNoPlugin: the host would not settle it as a drop", err)
 	}
 }
 
