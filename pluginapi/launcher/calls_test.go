@@ -228,7 +228,7 @@ func (g garbageServer) HandleAction(context.Context, *pluginv1.ActionRequest) (*
 func TestHandleActionGarbage(t *testing.T) {
 	extra, _ := structpb.NewStruct(map[string]any{"success": "yes", "error": 42.0, "nested": map[string]any{"a": []any{1.0}}})
 	for name, resp := range map[string]*pluginv1.ActionResponse{
-		"failure without error": {},
+		"failure without error":  {},
 		"reserved keys in extra": {Extra: extra},
 		"nil response":           nil,
 	} {

@@ -16,12 +16,12 @@ import (
 // forwardToWire converts a forward for the plugin.
 func forwardToWire(f pluginapi.Forward) *pluginv1.Forward {
 	w := &pluginv1.Forward{
-		Platform: f.Platform,
-		BotId:    f.BotID,
-		Method:   f.Method,
-		Path:     f.Path,
-		Body:     f.Body,
-		Profile:  f.Profile,
+		Platform:  f.Platform,
+		BotId:     f.BotID,
+		Method:    f.Method,
+		Path:      f.Path,
+		Body:      f.Body,
+		Profile:   f.Profile,
 		BufferId:  f.BufferID,
 		ForwardId: f.ID,
 	}
