@@ -207,7 +207,15 @@ func (r *Remote) CheckHealth(ctx context.Context) error {
 // earlier deadline); a plugin without the capability, or whose link is
 // down, is not asked.
 func (r *Remote) Shutdown(ctx context.Context) error {
-	if r.Err() != nil || !r.has(pluginlink.CapabilityShutdown) {
+	if r.Err() != nil {
+		return nil
+	}
+	return r.shutdown(ctx)
+}
+
+// shutdown is Shutdown whether or not the forward stream is open.
+func (r *Remote) shutdown(ctx context.Context) error {
+	if !r.has(pluginlink.CapabilityShutdown) {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, ShutdownTimeout)
@@ -222,11 +230,19 @@ func (r *Remote) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-// Stop stops the plugin gracefully: it asks it to shut down (Shutdown,
-// bounded by ShutdownTimeout) and then kills it (Kill). It returns the
-// Shutdown call's error, for the log; the process is gone either way.
+// Stop stops the plugin gracefully: it closes the forward stream (forwards
+// still waiting fail with ErrPluginGone, to be redelivered), asks the
+// plugin to shut down (Shutdown, bounded by ShutdownTimeout) and then
+// kills it (Kill). It returns the Shutdown call's error, for the log; the
+// process is gone either way. A plugin whose link had already broken is
+// only reaped, as by Kill.
 func (p *Process) Stop() error {
-	err := p.Remote.Shutdown(context.Background())
+	var err error
+	if p.Remote.Err() == nil {
+		p.stopping.Store(true)
+		p.Remote.Close()
+		err = p.Remote.shutdown(context.Background())
+	}
 	p.Kill()
 	return err
 }
