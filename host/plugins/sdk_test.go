@@ -433,5 +433,3 @@ func TestHotReloadUnderLoad(t *testing.T) {
 	t.Logf("hot reload under %d forwards/s: %d forwards sent, %d lost, new version serving %s after the file was in place (settle %s)",
 		rate, sent.Load(), failed.Load(), took.Round(time.Millisecond), m.cfg.reloadSettle)
 }
-
-
