@@ -31,11 +31,14 @@ func (m *Manager) HandleAction(ctx context.Context, platform, botID string, acti
 		if refusal != nil {
 			msg = fmt.Sprintf("plugin %s, which sends %s actions, was refused: %v", refusal.Name, platform, refusal.Err)
 		}
-		return launcher.ActionResult{Error: msg, Code: pluginapi.CodePluginFailed}
+		return launcher.ActionResult{Error: msg, Code: pluginapi.CodePluginFailed,
+			Raw: map[string]any{"success": false, "error": msg, "code": pluginapi.CodePluginFailed}}
 	}
 	defer e.inflight.Done()
 	if !e.sup.Info().HasCapability(pluginlink.CapabilityEgress) {
-		return launcher.ActionResult{Error: fmt.Sprintf("plugin %s does not send %s actions", e.sup.cand.Name, platform), Code: pluginapi.CodePluginFailed}
+		msg := fmt.Sprintf("plugin %s does not send %s actions", e.sup.cand.Name, platform)
+		return launcher.ActionResult{Error: msg, Code: pluginapi.CodePluginFailed,
+			Raw: map[string]any{"success": false, "error": msg, "code": pluginapi.CodePluginFailed}}
 	}
 	return e.sup.HandleAction(ctx, platform, botID, action)
 }

@@ -46,7 +46,8 @@ func (s *Supervisor) Reconfigure(ctx context.Context, c pluginapi.Config) error 
 func (s *Supervisor) HandleAction(ctx context.Context, platform, botID string, action map[string]any) launcher.ActionResult {
 	proc, err := s.process(ctx)
 	if err != nil {
-		return launcher.ActionResult{Error: err.Error(), Code: pluginapi.CodePluginFailed}
+		return launcher.ActionResult{Error: err.Error(), Code: pluginapi.CodePluginFailed,
+			Raw: map[string]any{"success": false, "error": err.Error(), "code": pluginapi.CodePluginFailed}}
 	}
 	return proc.Remote.HandleAction(ctx, platform, botID, action)
 }

@@ -117,11 +117,11 @@ func (r *Remote) Configure(ctx context.Context, c pluginapi.Config) error {
 // carried out).
 func (r *Remote) HandleAction(ctx context.Context, platform, botID string, action map[string]any) ActionResult {
 	if !r.has(pluginlink.CapabilityEgress) {
-		return ActionResult{Error: fmt.Sprintf("plugin %s does no egress", r.name()), Code: pluginapi.CodePluginFailed}
+		return actionFailure(fmt.Sprintf("plugin %s does no egress", r.name()), false)
 	}
 	st, err := structpb.NewStruct(action)
 	if err != nil {
-		return ActionResult{Error: fmt.Sprintf("action cannot be sent to plugin %s: %v", r.name(), err), Code: pluginapi.CodePluginFailed}
+		return actionFailure(fmt.Sprintf("action cannot be sent to plugin %s: %v", r.name(), err), false)
 	}
 	ctx, cancel := context.WithTimeout(ctx, ActionTimeout)
 	defer cancel()
@@ -132,10 +132,20 @@ func (r *Remote) HandleAction(ctx context.Context, platform, botID string, actio
 	resp, err := r.client.HandleAction(ctx, req)
 	if err != nil {
 		// The request was sent: the plugin may have acted on it.
-		return ActionResult{Error: fmt.Sprintf("plugin %s did not answer the action: %v", r.name(), rpcError(err)),
-			Code: pluginapi.CodePluginFailed, Ambiguous: true}
+		return actionFailure(fmt.Sprintf("plugin %s did not answer the action: %v", r.name(), rpcError(err)), true)
 	}
 	return actionResultFromWire(resp)
+}
+
+// actionFailure is the host's own failed result for an action, with code
+// pluginapi.CodePluginFailed; ambiguous when the plugin may have carried
+// the action out.
+func actionFailure(msg string, ambiguous bool) ActionResult {
+	raw := map[string]any{"success": false, "error": msg, "code": pluginapi.CodePluginFailed}
+	if ambiguous {
+		raw["ambiguous"] = true
+	}
+	return ActionResult{Error: msg, Code: pluginapi.CodePluginFailed, Ambiguous: ambiguous, Raw: raw}
 }
 
 // ActionResult is a plugin's answer to an action, as the host uses it: the

@@ -15,9 +15,16 @@ import (
 )
 
 // minEchoedHeaderValue is the shortest header value Check looks for in
-// events: signatures, tokens and ids are longer, while short values ("1",
-// "close") occur in text by chance.
+// events: signatures, tokens and delivery ids are longer, while short
+// values ("1", "close") occur in text by chance.
 const minEchoedHeaderValue = 12
+
+// credentialLike reports whether a header value looks like a credential or
+// an id (long enough, with a digit in it) rather than a plain word such as
+// an event name ("issue_comment"), which a plugin may well copy.
+func credentialLike(v string) bool {
+	return len(v) >= minEchoedHeaderValue && strings.ContainsAny(v, "0123456789")
+}
 
 // benignHeaders are headers whose values may appear in events (they are
 // about the request's form, not its sender's credentials).
@@ -34,8 +41,9 @@ var benignHeaders = map[string]bool{
 //     (the connector binds follow-ups to it);
 //   - every event's source is marked DeliveredViaUpstreamRelay;
 //   - every string (reason, text, source, metadata) is valid UTF-8;
-//   - no event carries a header value of the forward (a signature, a
-//     token, a delivery id) when the forward is given.
+//   - no event carries a header value of the forward that looks like a
+//     credential or an id (12 characters or more, with a digit: a
+//     signature, a token, a delivery id) when the forward is given.
 func Check(tb testing.TB, res pluginapi.Result, from ...pluginapi.Forward) {
 	tb.Helper()
 	for _, problem := range Problems(res, from...) {
@@ -72,7 +80,7 @@ func Problems(res pluginapi.Result, from ...pluginapi.Forward) []string {
 		}
 		for _, f := range from {
 			for _, h := range f.Headers {
-				if len(h.Value) < minEchoedHeaderValue || benignHeaders[strings.ToLower(h.Name)] {
+				if !credentialLike(h.Value) || benignHeaders[strings.ToLower(h.Name)] {
 					continue
 				}
 				for name, s := range strs {
