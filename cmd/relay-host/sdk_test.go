@@ -253,3 +253,21 @@ func TestConvertHeadersAndRecordedRequest(t *testing.T) {
 		t.Errorf("bad header: exit %d", r.code)
 	}
 }
+
+func TestPluginsNew(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "relay-plugin-acme")
+	r := relayHost(t, "", "plugins", "new", "acme", "--dir", dir, "--module", "example.com/acme")
+	if r.code != 0 || !strings.Contains(r.stdout, "go mod tidy") || !strings.Contains(r.stdout, "development build") {
+		t.Fatalf("plugins new: %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	mod, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+	if err != nil || !strings.Contains(string(mod), "module example.com/acme") {
+		t.Fatalf("go.mod: %s %v", mod, err)
+	}
+	if r := relayHost(t, "", "plugins", "new", "acme", "--dir", dir); r.code != exitFailure || !strings.Contains(r.stderr, "not empty") {
+		t.Errorf("plugins new into a non-empty dir: %d %s", r.code, r.stderr)
+	}
+	if r := relayHost(t, "", "plugins", "new"); r.code != exitUsage {
+		t.Errorf("plugins new without a name: %d", r.code)
+	}
+}
