@@ -99,7 +99,9 @@ func serve(impl Plugin, cfg serveConfig, args []string, getenv func(string) stri
 	if len(args) == 2 && (args[1] == "info" || args[1] == "--info") {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(info); err != nil {
+		printed := info
+		printed.SDKVersion = SDKVersion
+		if err := enc.Encode(printed); err != nil {
 			return fmt.Errorf("print info: %w", err)
 		}
 		return nil

@@ -67,7 +67,7 @@ func configureAtStart(ctx context.Context, cfg LaunchConfig, r *Remote, info plu
 	}
 	c, err := cfg.Configure(info)
 	if err != nil {
-		return fmt.Errorf("plugin %s: %w", name, err)
+		return err // the host's own error, which names the plugin
 	}
 	if c == nil {
 		return nil
