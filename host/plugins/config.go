@@ -93,9 +93,6 @@ func configPath(dir, name string, explicit map[string]string) (string, bool) {
 // loadConfig reads plugin name's configuration file at path and its secret
 // files. A missing file that need not exist is no configuration (nil, nil).
 func loadConfig(name, path string, mustExist bool) (*loadedConfig, error) {
-	cerr := func(format string, args ...any) error {
-		return &ConfigError{Plugin: name, Path: path, Err: fmt.Errorf(format, args...)}
-	}
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) && !mustExist {
 		return nil, nil
@@ -107,6 +104,15 @@ func loadConfig(name, path string, mustExist bool) (*loadedConfig, error) {
 	data, err := io.ReadAll(io.LimitReader(f, MaxConfigFileBytes+1))
 	if err != nil {
 		return nil, &ConfigError{Plugin: name, Path: path, Err: err}
+	}
+	return parseConfig(name, path, data, readSecretFile)
+}
+
+// parseConfig parses the configuration file data of plugin name (read
+// from path) and reads its secrets with readSecret.
+func parseConfig(name, path string, data []byte, readSecret func(string) ([]byte, error)) (*loadedConfig, error) {
+	cerr := func(format string, args ...any) error {
+		return &ConfigError{Plugin: name, Path: path, Err: fmt.Errorf(format, args...)}
 	}
 	if len(data) > MaxConfigFileBytes {
 		return nil, cerr("larger than %d bytes", MaxConfigFileBytes)
@@ -136,7 +142,7 @@ func loadConfig(name, path string, mustExist bool) (*loadedConfig, error) {
 		if !filepath.IsAbs(file) {
 			file = filepath.Join(filepath.Dir(path), file)
 		}
-		b, err := readSecretFile(file)
+		b, err := readSecret(file)
 		if err != nil {
 			return nil, cerr("secret %q: %v", secret, err)
 		}

@@ -187,7 +187,7 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 		m.reportRefusal(r)
 	}
 	if cfg.Watch {
-		if m.watch, err = startWatcher(m); err != nil {
+		if _, err := startWatcher(m); err != nil {
 			m.Close()
 			return nil, err
 		}

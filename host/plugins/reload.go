@@ -83,6 +83,7 @@ func startWatcher(m *Manager) (*watcher, error) {
 		}
 	}
 	m.mu.RUnlock()
+	m.watch = w // before the loop runs: a reload it starts reads it
 	go w.loop()
 	return w, nil
 }

@@ -377,7 +377,9 @@ func TestHotReloadUnderLoad(t *testing.T) {
 	install(t, dir, binaries.sdk1, "sdk")
 	writeFile(t, filepath.Join(dir, "sdk.json"), `{"settings": {"greeting": "hi"}}`, 0o644)
 	rl := newReloads()
-	m, err := openSDK(t, dir, func(c *Config) { c.Watch, c.onReload = true, rl.hook })
+	// The product's settle time: the number this test reports is the one
+	// an operator sees.
+	m, err := openSDK(t, dir, func(c *Config) { c.Watch, c.onReload, c.reloadSettle = true, rl.hook, ReloadSettle })
 	must(t, err)
 	v2, err := os.ReadFile(binaries.sdk2)
 	must(t, err)
@@ -432,4 +434,30 @@ func TestHotReloadUnderLoad(t *testing.T) {
 	took := time.Unix(0, firstV2.Load()).Sub(placed)
 	t.Logf("hot reload under %d forwards/s: %d forwards sent, %d lost, new version serving %s after the file was in place (settle %s)",
 		rate, sent.Load(), failed.Load(), took.Round(time.Millisecond), m.cfg.reloadSettle)
+}
+
+// TestHotReloadUnhealthyReplacement drops in a replacement that starts but
+// fails its health check: it is not swapped in, and the old process keeps
+// serving.
+func TestHotReloadUnhealthyReplacement(t *testing.T) {
+	dir := t.TempDir()
+	install(t, dir, binaries.sdk1, "sdk")
+	// Unhealthy by configuration: the running v1 is not asked at start, the
+	// v2 dropped in is asked before it is swapped in.
+	writeFile(t, filepath.Join(dir, "sdk.json"), `{"settings": {"greeting": "hi", "unhealthy": true}}`, 0o644)
+	rl := newReloads()
+	m, err := openSDK(t, dir, func(c *Config) { c.Watch, c.onReload = true, rl.hook })
+	must(t, err)
+	v2, err := os.ReadFile(binaries.sdk2)
+	must(t, err)
+	dropIn(t, dir, "sdk", v2, 0o755)
+	if got := rl.next(t); !strings.Contains(got, "told to be unhealthy") {
+		t.Fatalf("reload of an unhealthy replacement: %q", got)
+	}
+	if got := text(t, m, "sdk", "x"); got != "hi x (v1)" {
+		t.Fatalf("after an unhealthy drop-in: %q, want the old process", got)
+	}
+	if n := len(m.Statuses()); n != 1 {
+		t.Errorf("%d plugins running, want 1", n)
+	}
 }
