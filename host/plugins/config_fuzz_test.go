@@ -44,3 +44,11 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+func TestParseConfigRefusesMoreThanOneValue(t *testing.T) {
+	_, err := parseConfig("p", "p.json", []byte(`{"settings": {}} {"settings": {"x": 1}}`), nil)
+	var ce *ConfigError
+	if !errors.As(err, &ce) || ce.Err.Error() != "more than one JSON value" {
+		t.Errorf("two objects: %v, want a *ConfigError saying more than one JSON value", err)
+	}
+}
