@@ -23,8 +23,11 @@ func TestProblems(t *testing.T) {
 		mutate func(*pluginapi.MessageEvent)
 		want   string
 	}{
-		"session key":        {func(e *pluginapi.MessageEvent) { e.SessionKey = "agent:main:p:group:c" }, "session key"},
-		"not relayed":        {func(e *pluginapi.MessageEvent) { e.Source.DeliveredViaUpstreamRelay = false; e.SessionKey = pluginapi.SessionKey(e.Source) }, "delivered_via_upstream_relay"},
+		"session key": {func(e *pluginapi.MessageEvent) { e.SessionKey = "agent:main:p:group:c" }, "session key"},
+		"not relayed": {func(e *pluginapi.MessageEvent) {
+			e.Source.DeliveredViaUpstreamRelay = false
+			e.SessionKey = pluginapi.SessionKey(e.Source)
+		}, "delivered_via_upstream_relay"},
 		"bad UTF-8":          {func(e *pluginapi.MessageEvent) { e.Metadata = map[string]any{"k": []any{string([]byte{0xff})}} }, "metadata.k[0] is not valid UTF-8"},
 		"header echoed":      {func(e *pluginapi.MessageEvent) { e.Text = "sig sha256=deadbeefcafe0123" }, "carries the value of header x-hub-signature-256"},
 		"benign header kept": {func(e *pluginapi.MessageEvent) { e.Text = "application/json" }, ""},
