@@ -33,6 +33,10 @@ type Forward struct {
 	// BufferID is set when the connector buffered this forward while the
 	// host was away; the host acknowledges it once the work is handed off.
 	BufferID string `json:"bufferId,omitempty"`
+	// ID is the host's id for this forward; the host's log lines about it
+	// and the logger LoggerFrom returns carry it as forward_id. "" with a
+	// host older than SDK 1.0.
+	ID string `json:"id,omitempty"`
 }
 
 // Header returns the value of the first header named name (compared

@@ -3,7 +3,10 @@ package pluginapi
 import "context"
 
 // Plugin is what a plugin author implements: one method that handles a
-// forward, and a description of the plugin.
+// forward, and a description of the plugin. A plugin may also implement
+// Configurer (settings and secrets), Egress (it sends the agent's actions
+// to its platform), HealthChecker and Shutdowner; Serve advertises each to
+// the host as a capability.
 type Plugin interface {
 	// Info describes the plugin. It is called once when the host starts the
 	// plugin; it must be cheap and must not fail.
@@ -25,8 +28,18 @@ type Info struct {
 	// may not claim one platform.
 	Platforms []string `json:"platforms"`
 	// Capabilities are optional feature flags; new features are negotiated
-	// as capabilities, never by bumping the protocol version.
+	// as capabilities, never by bumping the protocol version. Serve adds the
+	// ones the SDK provides (the interfaces the plugin implements:
+	// Configurer, Egress; and forward-batches, health, shutdown); a plugin
+	// lists none of those itself.
 	Capabilities []string `json:"capabilities,omitempty"`
+	// Config declares the settings and secrets the plugin takes (with
+	// Configurer); nil when it takes none.
+	Config *ConfigSchema `json:"config,omitempty"`
+	// SDKVersion is the SDK version the plugin was built with, as the host
+	// learnt it; a plugin leaves it empty (Serve reports SDKVersion). ""
+	// on the host's side means a plugin built before SDK 1.0.
+	SDKVersion string `json:"sdk_version,omitempty"`
 }
 
 // HasCapability reports whether the plugin declared capability c.

@@ -57,3 +57,8 @@ func Reject(reason string) Result {
 func Rejectf(format string, args ...any) Result {
 	return Reject(fmt.Sprintf(format, args...))
 }
+
+// Dropf returns a Dropped result with a formatted reason.
+func Dropf(format string, args ...any) Result {
+	return Drop(fmt.Sprintf(format, args...))
+}

@@ -23,14 +23,36 @@ func withLogger(ctx context.Context, l hclog.Logger) context.Context {
 	return context.WithValue(ctx, loggerKey{}, l)
 }
 
+// forwardKey holds the forward a context's calls are about (withForward).
+type forwardKey struct{}
+
+// forwardRef is what LoggerFrom adds to the plugin's logger for a forward.
+type forwardRef struct{ id, bufferID, platform string }
+
+// withForward marks ctx as the context of forward f, for LoggerFrom.
+func withForward(ctx context.Context, f Forward) context.Context {
+	return context.WithValue(ctx, forwardKey{}, &forwardRef{id: f.ID, bufferID: f.BufferID, platform: f.Platform})
+}
+
 // LoggerFrom returns the plugin's logger from the context HandleForward
-// receives. Lines go to the host's log as JSON on stderr, named after the
-// plugin. Never log a credential or a message body at Info or above.
+// (or any other method the host calls) receives. Lines go to the host's
+// log as JSON on stderr, named after the plugin; in HandleForward they
+// carry the forward's forward_id (the id the host logs it under),
+// buffer_id and platform. Never log a credential or a message body at Info
+// or above.
 func LoggerFrom(ctx context.Context) hclog.Logger {
-	if l, ok := ctx.Value(loggerKey{}).(hclog.Logger); ok {
-		return l
+	l, ok := ctx.Value(loggerKey{}).(hclog.Logger)
+	if !ok {
+		return hclog.NewNullLogger()
 	}
-	return hclog.NewNullLogger()
+	if f, ok := ctx.Value(forwardKey{}).(*forwardRef); ok {
+		args := []any{"forward_id", f.id, "platform", f.platform}
+		if f.bufferID != "" {
+			args = append(args, "buffer_id", f.bufferID)
+		}
+		return l.With(args...)
+	}
+	return l
 }
 
 // Serve runs impl as a relay-host plugin and never returns. It sets up the
@@ -77,7 +99,9 @@ func serve(impl Plugin, cfg serveConfig, args []string, getenv func(string) stri
 	if len(args) == 2 && (args[1] == "info" || args[1] == "--info") {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(info); err != nil {
+		printed := info
+		printed.SDKVersion = SDKVersion
+		if err := enc.Encode(printed); err != nil {
 			return fmt.Errorf("print info: %w", err)
 		}
 		return nil

@@ -160,8 +160,8 @@ func TestServeBatchesAndDeadlines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.GetName() != "deadline" || strings.Join(info.GetCapabilities(), ",") != "x,forward-batches" {
-		t.Errorf("info = %v, want name deadline, capabilities x,forward-batches", info)
+	if info.GetName() != "deadline" || strings.Join(info.GetCapabilities(), ",") != "x,forward-batches,health,shutdown" || info.GetSdkVersion() != SDKVersion {
+		t.Errorf("info = %v, want name deadline, capabilities x,forward-batches,health,shutdown, sdk %s", info, SDKVersion)
 	}
 	stream, err := c.HandleBatches(ctx)
 	if err != nil {

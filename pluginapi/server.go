@@ -44,9 +44,9 @@ func newGRPCServer(impl Plugin, logger hclog.Logger) *grpcServer {
 func (s *grpcServer) close() { s.stopOnce.Do(func() { close(s.stop) }) }
 
 // Info implements the Info RPC: the plugin's Info, plus the capabilities
-// this SDK provides for every plugin.
+// this SDK provides for the plugin (capabilities).
 func (s *grpcServer) Info(context.Context, *pluginv1.InfoRequest) (*pluginv1.InfoResponse, error) {
-	return infoToWire(s.impl.Info(), pluginlink.CapabilityForwardBatches), nil
+	return infoToWire(s.impl.Info(), capabilities(s.impl)...), nil
 }
 
 // Handle implements the unary Handle RPC: one forward, one result.
@@ -161,6 +161,9 @@ func (s *grpcServer) sendResults(stream pluginv1.Plugin_HandleBatchesServer, res
 // ctx carries the plugin's logger (withLogger).
 func (s *grpcServer) handle(ctx context.Context, req *pluginv1.ForwardRequest) *pluginv1.ForwardResponse {
 	f := forwardFromWire(req.GetForward())
+	if f.ID != "" {
+		ctx = withForward(ctx, f)
+	}
 	var res Result
 	if len(f.Body) > MaxBodyBytes {
 		res = Rejectf("body is %d bytes, over the %d-byte limit", len(f.Body), MaxBodyBytes)

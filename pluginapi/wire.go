@@ -30,6 +30,7 @@ func forwardFromWire(w *pluginv1.Forward) Forward {
 		Body:     w.GetBody(),
 		Profile:  w.GetProfile(),
 		BufferID: w.GetBufferId(),
+		ID:       w.GetForwardId(),
 	}
 	if hs := w.GetHeaders(); len(hs) > 0 {
 		f.Headers = make([]Header, len(hs))
@@ -127,7 +128,8 @@ func sourceToWire(s SessionSource) *pluginv1.SessionSource {
 }
 
 // infoToWire converts the plugin's Info, adding the capabilities Serve
-// provides (extra) that the plugin did not list itself.
+// provides (extra) that the plugin did not list itself, the SDK version
+// and the configuration schema.
 func infoToWire(info Info, extra ...string) *pluginv1.InfoResponse {
 	caps := append([]string(nil), info.Capabilities...)
 	for _, c := range extra {
@@ -135,7 +137,8 @@ func infoToWire(info Info, extra ...string) *pluginv1.InfoResponse {
 			caps = append(caps, c)
 		}
 	}
-	return &pluginv1.InfoResponse{Name: info.Name, Version: info.Version, Platforms: info.Platforms, Capabilities: caps}
+	return &pluginv1.InfoResponse{Name: info.Name, Version: info.Version, Platforms: info.Platforms, Capabilities: caps,
+		SdkVersion: SDKVersion, ConfigSchema: schemaToWire(info.Config)}
 }
 
 // valueToWire converts a JSON value (as produced by encoding/json, including

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"io/fs"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -54,6 +55,11 @@ func listed(err error) ([]error, bool) {
 	return parts, len(parts) > 0 && (msg == strings.Join(msgs, "; ") || msg == strings.Join(msgs, "\n"))
 }
 
+// pluginName is the plugin name of an executable path.
+func pluginName(path string) string {
+	return strings.TrimPrefix(filepath.Base(path), plugins.FilePrefix)
+}
+
 // advice is what to do about err, "" when there is nothing to add.
 func advice(err error) string {
 	var (
@@ -66,6 +72,8 @@ func advice(err error) string {
 		handshakeErr *launcher.HandshakeError
 		checksumErr  *launcher.ChecksumError
 		agentURLErr  *agent.URLError
+		configErr    *plugins.ConfigError
+		configureErr *launcher.ConfigureError
 	)
 	switch {
 	case errors.As(err, &dirErr) && errors.Is(err, fs.ErrNotExist):
@@ -73,9 +81,16 @@ func advice(err error) string {
 	case errors.As(err, &noPlugins):
 		return "; build the bundled ones with `make build`"
 	case errors.As(err, &pinErr) && pinErr.Want == "":
-		return ": run `relay-host plugins pin` if you trust it"
-	case errors.As(err, &pinErr), errors.As(err, &checksumErr):
-		return "; rebuild the pinned version or run `relay-host plugins pin` if you trust this build"
+		return ": run `relay-host plugins pin " + pluginName(pinErr.Path) + "` if you trust it"
+	case errors.As(err, &pinErr):
+		return "; rebuild the pinned version (with -trimpath, so the same source gives the same hash) or run `relay-host plugins pin " +
+			pluginName(pinErr.Path) + "` if you trust this build"
+	case errors.As(err, &checksumErr):
+		return "; rebuild the pinned version (with -trimpath) or run `relay-host plugins pin` if you trust this build"
+	case errors.As(err, &configErr):
+		return " (the file is {\"settings\": {…}, \"secrets\": {\"NAME\": {\"file\": PATH}}}: see docs/plugin-authoring.md, Configuration, and the plugin's README for its keys)"
+	case errors.As(err, &configureErr):
+		return " (the plugin's README says what it takes; fix the file, and a running host picks it up)"
 	case errors.As(err, &pinFileErr):
 		return "; regenerate it with `relay-host plugins pin`"
 	case errors.As(err, &conflict):

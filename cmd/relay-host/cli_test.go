@@ -128,9 +128,14 @@ func TestPluginsListAndPin(t *testing.T) {
 	if r.code != exitFailure || !strings.Contains(r.stdout, "REFUSED") || !strings.Contains(r.stderr, "relay-plugin-discord was refused") {
 		t.Errorf("tampered plugin: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
-	r = relayHost(t, "", "convert", "--platform", "twilio", "--plugins-dir", dir, "-")
+	r = relayHost(t, "", "convert", "--platform", "discord", "--plugins-dir", dir, "-")
 	if r.code != exitFailure || !strings.Contains(r.stderr, "its sha256 is") {
 		t.Errorf("convert with a tampered plugin: exit %d %s", r.code, r.stderr)
+	}
+	// The other plugins are not held hostage by the refused one.
+	r = relayHost(t, "MessageSid=SM1&Body=hi", "convert", "--platform", "twilio", "--plugins-dir", dir, "-")
+	if r.code != 0 || !strings.Contains(r.stdout, `"disposition"`) {
+		t.Errorf("convert for a platform whose plugin is fine: exit %d %s", r.code, r.stderr)
 	}
 }
 

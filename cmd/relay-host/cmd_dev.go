@@ -75,6 +75,10 @@ func devCommand(ctx context.Context, env *environment, args []string) error {
 	fs.stringVar(&agentName, "agent", "RELAY_AGENT", agent.NameEcho, "agent that takes events: echo, stdout or webhook (see 'relay-host run --help')")
 	fs.stringVar(&agentURL, "agent-url", "RELAY_AGENT_URL", "", "URL the webhook agent POSTs each event to")
 	fs.stringVar(&listen, "listen", "RELAY_LISTEN", "", "address to serve /metrics, /healthz and /readyz on (default: off)")
+	var pf pluginFlags
+	if err := pf.add(fs); err != nil {
+		return err
+	}
 	fs.logFlags(&lf, "warn")
 	if err := fs.parse(args); err != nil {
 		return err
@@ -139,7 +143,7 @@ func devCommand(ctx context.Context, env *environment, args []string) error {
 	go func() {
 		gwErr <- runGateway(gwCtx, gatewayConfig{
 			connector: e.URL(), gatewayID: gatewayID, secret: secret, identities: ids,
-			pluginsDir: dir, agent: ag, listen: listen, logger: logger,
+			pluginsDir: dir, plugins: pf, agent: ag, listen: listen, logger: logger,
 			ready: func(httpAddr string) { ready <- httpAddr },
 			trace: out.step,
 		})
@@ -209,6 +213,7 @@ func printDevBanner(out *devLog, e *edge.Edge, ids identitiesFlag, agentName, me
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nDiscord interactions  POST %s\n", discordURL)
 	fmt.Fprintf(&b, "Twilio webhooks       POST %s\n", twilioURL)
+	fmt.Fprintf(&b, "Any platform          POST %s (method, headers and body forwarded as they are)\n", e.URL()+edge.ForwardPathPrefix+"<platform>/<bot_id>/<path…>")
 	switch {
 	case keyed && demoSigns:
 		fmt.Fprintf(&b, "Signatures            checked against --discord-public-key (the demo signs its samples with a throwaway key this run also trusts)\n")

@@ -105,6 +105,10 @@ func runCommand(ctx context.Context, env *environment, args []string) error {
 	fs.stringVar(&agentName, "agent", "RELAY_AGENT", agent.NameStdout, "agent that takes events: echo (replies \"echo: <text>\"), stdout (JSON lines on standard output, no replies) or webhook (POST to --agent-url)")
 	fs.stringVar(&agentURL, "agent-url", "RELAY_AGENT_URL", "", "URL the webhook agent POSTs each event to; a JSON answer {\"reply\": \"…\"} is sent back")
 	fs.stringVar(&listen, "listen", "RELAY_LISTEN", "", "address to serve /metrics, /healthz and /readyz on, e.g. 127.0.0.1:9090 (default: off)")
+	var pf pluginFlags
+	if err := pf.add(fs); err != nil {
+		return err
+	}
 	fs.logFlags(&lf, "info")
 	if err := fs.parse(args); err != nil {
 		return err
@@ -150,7 +154,7 @@ func runCommand(ctx context.Context, env *environment, args []string) error {
 	defer stopProfile()
 	return runGateway(ctx, gatewayConfig{
 		connector: connector, gatewayID: gatewayID, secret: secret, identities: ids,
-		pluginsDir: dir, agent: ag, listen: listen, logger: logger,
+		pluginsDir: dir, plugins: pf, agent: ag, listen: listen, logger: logger,
 	})
 }
 

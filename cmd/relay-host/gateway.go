@@ -47,6 +47,9 @@ type gatewayConfig struct {
 	relayTuning func(*relay.Config)
 	// trace, when set, is told each stage of each delivery.
 	trace func(host.Step)
+
+	// plugins are the plugin flags (configuration files, strict start).
+	plugins pluginFlags
 }
 
 // runGateway runs the gateway until ctx ends (clean shutdown, nil) or the
@@ -55,7 +58,7 @@ func runGateway(ctx context.Context, cfg gatewayConfig) error {
 	log := cfg.logger
 	m := metrics.New()
 	start := time.Now()
-	mgr, err := plugins.Open(ctx, plugins.Config{Dir: cfg.pluginsDir, Logger: log, Observer: pluginMetrics{m}})
+	mgr, err := plugins.Open(ctx, cfg.plugins.config(plugins.Config{Dir: cfg.pluginsDir, Logger: log, Observer: pluginMetrics{m}}))
 	if err != nil {
 		return err
 	}
@@ -82,7 +85,7 @@ func runGateway(ctx context.Context, cfg gatewayConfig) error {
 	if err != nil {
 		return fmt.Errorf("configure connector link: %w", err)
 	}
-	h.Attach(client)
+	h.Attach(egressLink{Link: client, egress: pluginEgress{mgr}})
 
 	httpAddr := ""
 	if cfg.listen != "" {
@@ -152,20 +155,16 @@ func serveHTTP(addr string, m *metrics.Metrics, client *relay.Client, mgr *plugi
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		type pluginState struct {
-			Name     string `json:"name"`
-			State    string `json:"state"`
-			Restarts int    `json:"restarts"`
-		}
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		status := struct {
 			Ready     bool          `json:"ready"`
 			Connector string        `json:"connector"`
-			Plugins   []pluginState `json:"plugins"`
+			Plugins   []readyPlugin `json:"plugins"`
+			Degraded  bool          `json:"degraded"`
+			Reasons   []string      `json:"reasons,omitempty"`
 		}{Connector: client.State().String()}
-		for _, st := range mgr.Statuses() {
-			status.Plugins = append(status.Plugins, pluginState{st.Name, string(st.State), st.Restarts})
-		}
+		status.Plugins, status.Reasons = pluginReadiness(r.Context(), mgr)
+		status.Degraded = len(status.Reasons) > 0
 		status.Ready = client.Ready() && mgr.Healthy()
 		w.Header().Set("Content-Type", "application/json")
 		if !status.Ready {

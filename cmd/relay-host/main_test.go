@@ -31,6 +31,7 @@ var bins struct {
 	relayHost  string
 	plugins    string // the bundled plugins
 	testPlugin string // a scriptable plugin serving platform "test"
+	github     string // the GitHub example plugin
 }
 
 func TestMain(m *testing.M) {
@@ -47,6 +48,7 @@ func TestMain(m *testing.M) {
 		{filepath.Join(bins.plugins, "relay-plugin-discord"), "../../plugins/discord", ""},
 		{filepath.Join(bins.plugins, "relay-plugin-twilio"), "../../plugins/twilio", ""},
 		{filepath.Join(dir, "testplugin"), "../../host/plugins/testdata/testplugin", "-X main.name=test -X main.platforms=test"},
+		{filepath.Join(dir, "github"), "../../examples/plugins/github", ""},
 	} {
 		args := []string{"build", "-o", b.out}
 		if raceEnabled {
@@ -63,6 +65,7 @@ func TestMain(m *testing.M) {
 		}
 	}
 	bins.testPlugin = filepath.Join(dir, "testplugin")
+	bins.github = filepath.Join(dir, "github")
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)

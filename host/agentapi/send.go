@@ -88,6 +88,9 @@ func (r route) withBot(s *Service, a *action) route {
 // it.
 func (s *Service) run(ctx context.Context, a *action) outcome {
 	r := s.routeOf(a)
+	if o, ok := s.viaPlugin(ctx, a, r); ok {
+		return o
+	}
 	if !s.link.Ready() {
 		return local(notConnected())
 	}

@@ -122,6 +122,10 @@ type Config struct {
 	// Rand is the source of prompt ids and the process nonce; crypto/rand
 	// when nil.
 	Rand io.Reader
+	// Egress, when set, is asked for the platform of each action's chat:
+	// an action for a platform whose egress a plugin owns goes to that
+	// plugin (egress.go) instead of the connector link.
+	Egress func(platform string) (Egress, bool)
 }
 
 // Service is the transport-agnostic core of the agent API: it validates,

@@ -117,6 +117,7 @@ func Start(cfg Config) (*Edge, error) {
 	e.srv.HandleFunc("POST "+DiscordPath+"/{botId}", e.serveDiscord)
 	e.srv.HandleFunc("POST "+TwilioPath, e.serveTwilio)
 	e.srv.HandleFunc("POST "+TwilioPath+"/{botId}", e.serveTwilio)
+	e.srv.HandleFunc("POST "+ForwardPathPrefix+"{platform}/{botId}/{path...}", e.serveForward)
 	e.srv.HandleFunc("GET /{$}", e.serveIndex)
 	if err := e.srv.Start(); err != nil {
 		return nil, fmt.Errorf("start the dev connector on %s: %w", cfg.Addr, err)
@@ -310,8 +311,8 @@ func (e *Edge) serveTwilio(w http.ResponseWriter, r *http.Request) {
 
 func (e *Edge) serveIndex(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	fmt.Fprintf(w, "relay-host dev connector\n\nPOST Discord interactions to %s[/BOT_ID]\nPOST Twilio webhooks to %s[/BOT_ID]\nThe host dials %s\n",
-		e.URL()+DiscordPath, e.URL()+TwilioPath, e.URL()+devconnector.RelayPath)
+	fmt.Fprintf(w, "relay-host dev connector\n\nPOST Discord interactions to %s[/BOT_ID]\nPOST Twilio webhooks to %s[/BOT_ID]\nPOST any platform's requests to %s<platform>/<bot_id>/<path…>\nThe host dials %s\n",
+		e.URL()+DiscordPath, e.URL()+TwilioPath, e.URL()+ForwardPathPrefix, e.URL()+devconnector.RelayPath)
 }
 
 // forward hands f to the connector's durable buffer. Every forward goes

@@ -39,8 +39,9 @@ type Skipped struct {
 
 // Discover lists the plugin executables in dir: regular, executable files
 // named relay-plugin-<name>. Symlinks, non-executables and directories with
-// that prefix are skipped with a reason; other names (the pin file, READMEs)
-// are skipped silently unless they look like a misnamed plugin. A directory
+// that prefix are skipped with a reason; the pin file, configuration files
+// (<name>.json) and hidden files are skipped silently, other names with a
+// reason. A directory
 // that cannot be read is a *DirError.
 func Discover(dir string) ([]Candidate, []Skipped, error) {
 	entries, err := os.ReadDir(dir)
@@ -52,7 +53,7 @@ func Discover(dir string) ([]Candidate, []Skipped, error) {
 	for _, e := range entries {
 		path := filepath.Join(dir, e.Name())
 		if !strings.HasPrefix(e.Name(), FilePrefix) {
-			if e.Name() != PinFileName && !strings.HasPrefix(e.Name(), ".") {
+			if e.Name() != PinFileName && !strings.HasPrefix(e.Name(), ".") && !strings.HasSuffix(e.Name(), ConfigFileSuffix) {
 				skipped = append(skipped, Skipped{path, "name does not start with " + FilePrefix})
 			}
 			continue

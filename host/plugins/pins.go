@@ -3,12 +3,15 @@ package plugins
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -80,4 +83,20 @@ func (p Pins) Check(c Candidate) error {
 		return &PinError{Path: c.Path, Got: c.SHA256, Want: want}
 	}
 	return nil
+}
+
+// WritePinMap writes dir's pin file from pins (file name → hash), sorted by
+// file name, replacing it.
+func WritePinMap(dir string, pins Pins) error {
+	cands := make([]Candidate, 0, len(pins))
+	for _, name := range slices.Sorted(maps.Keys(pins)) {
+		cands = append(cands, Candidate{Name: strings.TrimPrefix(name, FilePrefix), Path: filepath.Join(dir, name), SHA256: pins[name]})
+	}
+	return WritePins(dir, cands)
+}
+
+// sha256Hex is the lowercase hex SHA-256 of data.
+func sha256Hex(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
 }

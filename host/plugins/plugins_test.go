@@ -24,6 +24,7 @@ import (
 // binaries holds the test plugin builds, made once in TestMain.
 var binaries struct {
 	alpha, beta, alphaDup, keep, v2 string
+	sdk1, sdk2                      string // sdkplugin, versions 1 and 2
 }
 
 func TestMain(m *testing.M) {
@@ -51,6 +52,8 @@ func TestMain(m *testing.M) {
 	binaries.alphaDup = build("alphadup", "./testdata/testplugin", "-X main.name=alphadup -X main.platforms=alpha")
 	binaries.keep = build("keep", "./testdata/testplugin", "-X main.name=keep -X main.platforms=keep -X main.keepRuntime=yes")
 	binaries.v2 = build("v2", "./testdata/v2plugin", "")
+	binaries.sdk1 = build("sdk1", "./testdata/sdkplugin", "-X main.name=sdk -X main.platforms=sdk -X main.version=1")
+	binaries.sdk2 = build("sdk2", "./testdata/sdkplugin", "-X main.name=sdk -X main.platforms=sdk -X main.version=2")
 	code := m.Run()
 	os.RemoveAll(dir)
 	if code == 0 {
@@ -293,7 +296,7 @@ func TestOpenErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := tt.dir(t)
-			m, err := Open(context.Background(), Config{Dir: dir})
+			m, err := Open(context.Background(), Config{Dir: dir, RequireAll: true})
 			if err == nil {
 				m.Close()
 				t.Fatal("Open succeeded, want an error")

@@ -94,6 +94,9 @@ type SupervisorConfig struct {
 	Pinned bool
 	// Observer receives lifecycle events; nil means none.
 	Observer Observer
+	// Configure gives the plugin's configuration at each launch (see
+	// launcher.LaunchConfig.Configure); nil sends none.
+	Configure func(pluginapi.Info) (*pluginapi.Config, error)
 	// restart is the restart policy; zero means defaultRestartPolicy
 	// (tests shorten it).
 	restart restartPolicy
@@ -156,10 +159,11 @@ func (s *Supervisor) launch(ctx context.Context) (*launcher.Process, error) {
 		sum, _ = hex.DecodeString(s.cand.SHA256)
 	}
 	proc, err := launcher.Launch(ctx, launcher.LaunchConfig{
-		Path:     s.cand.Path,
-		Env:      launcher.PluginEnv(s.cfg.LogLevel),
-		Logger:   s.logger,
-		Checksum: sum,
+		Path:      s.cand.Path,
+		Env:       launcher.PluginEnv(s.cfg.LogLevel),
+		Logger:    s.logger,
+		Checksum:  sum,
+		Configure: s.cfg.Configure,
 		// Plain prints on stdout are relayed at debug: they are not
 		// structured, and may hold anything the plugin had in hand.
 		Stdout: s.logger.StandardWriter(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug}),
@@ -198,7 +202,9 @@ func (s *Supervisor) supervise(proc *launcher.Process) {
 	for {
 		select {
 		case <-s.stop:
-			proc.Kill()
+			if err := proc.Stop(); err != nil {
+				s.logger.Warn("plugin did not shut down cleanly; killed", "error", err)
+			}
 			return
 		case <-proc.Remote.Done():
 		}

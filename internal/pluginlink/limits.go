@@ -23,3 +23,18 @@ const (
 	// callers rarely wait for room while a batch is on its way.
 	BatchQueue = 256
 )
+
+// Capabilities added with SDK 1.0. pluginapi.Serve advertises each one the
+// plugin implements (configure, egress) or the SDK answers for it (health,
+// shutdown); the host calls an RPC only when its capability is listed, so a
+// plugin built before them keeps working unchanged.
+const (
+	// CapabilityConfigure: the plugin serves Configure.
+	CapabilityConfigure = "configure"
+	// CapabilityEgress: the plugin serves HandleAction for its platforms.
+	CapabilityEgress = "egress"
+	// CapabilityHealth: the plugin serves CheckHealth.
+	CapabilityHealth = "health"
+	// CapabilityShutdown: the plugin serves Shutdown.
+	CapabilityShutdown = "shutdown"
+)

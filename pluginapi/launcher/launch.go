@@ -42,6 +42,12 @@ type LaunchConfig struct {
 	// Stdout receives anything the plugin prints on stdout after the
 	// handshake; nil discards it.
 	Stdout io.Writer
+	// Configure, when set, is asked for the plugin's configuration once its
+	// Info is known, before the forward stream opens; Launch hands it to the
+	// plugin (Configure RPC) and fails when the callback fails, the plugin
+	// refuses it (*ConfigureError) or takes no configuration. A nil
+	// configuration sends none.
+	Configure func(pluginapi.Info) (*pluginapi.Config, error)
 }
 
 // Process is one running plugin.
@@ -136,6 +142,10 @@ func Launch(ctx context.Context, cfg LaunchConfig) (*Process, error) {
 	if err != nil {
 		client.Kill()
 		return nil, fmt.Errorf("plugin %s: %w", name, err)
+	}
+	if err := configureAtStart(ctx, cfg, remote, info); err != nil {
+		client.Kill()
+		return nil, err
 	}
 	if err := remote.open(info.HasCapability(pluginlink.CapabilityForwardBatches)); err != nil {
 		client.Kill()

@@ -33,6 +33,11 @@ type Remote struct {
 	nextID  uint64
 	pending map[uint64]chan *pluginv1.ForwardResponse
 	err     error
+	// info is the plugin's last Info answer: the capabilities the SDK 1.0
+	// calls check (calls.go).
+	info pluginapi.Info
+	// generation counts the configurations sent (Configure).
+	generation uint64
 }
 
 // queuedRequest is a forward waiting for the batching sender, with its
@@ -199,7 +204,11 @@ func (r *Remote) Info(ctx context.Context) (pluginapi.Info, error) {
 	if err != nil {
 		return pluginapi.Info{}, fmt.Errorf("plugin info: %w", err)
 	}
-	return infoFromWire(resp), nil
+	info := infoFromWire(resp)
+	r.mu.Lock()
+	r.info = info
+	r.mu.Unlock()
+	return info, nil
 }
 
 // HandleForward sends one forward to the plugin and waits for its result.

@@ -61,7 +61,8 @@ func startInProcess(t testing.TB, impl pluginapi.Plugin, legacy bool, opts ...in
 }
 
 // legacyServer is the gRPC service of a plugin built before batches: no
-// HandleBatches, no forward-batches capability.
+// HandleBatches, no forward-batches capability, none of the SDK 1.0 calls
+// (Configure, HandleAction, CheckHealth, Shutdown) or their capabilities.
 type legacyServer struct {
 	pluginv1.UnimplementedPluginServer
 	inner pluginv1.PluginServer
@@ -74,11 +75,14 @@ func (l legacyServer) Info(ctx context.Context, req *pluginv1.InfoRequest) (*plu
 	}
 	var caps []string
 	for _, c := range resp.GetCapabilities() {
-		if c != pluginlink.CapabilityForwardBatches {
+		switch c {
+		case pluginlink.CapabilityForwardBatches, pluginlink.CapabilityConfigure, pluginlink.CapabilityEgress,
+			pluginlink.CapabilityHealth, pluginlink.CapabilityShutdown:
+		default:
 			caps = append(caps, c)
 		}
 	}
-	resp.Capabilities = caps
+	resp.Capabilities, resp.SdkVersion = caps, ""
 	return resp, nil
 }
 

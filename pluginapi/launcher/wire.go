@@ -16,13 +16,14 @@ import (
 // forwardToWire converts a forward for the plugin.
 func forwardToWire(f pluginapi.Forward) *pluginv1.Forward {
 	w := &pluginv1.Forward{
-		Platform: f.Platform,
-		BotId:    f.BotID,
-		Method:   f.Method,
-		Path:     f.Path,
-		Body:     f.Body,
-		Profile:  f.Profile,
-		BufferId: f.BufferID,
+		Platform:  f.Platform,
+		BotId:     f.BotID,
+		Method:    f.Method,
+		Path:      f.Path,
+		Body:      f.Body,
+		Profile:   f.Profile,
+		BufferId:  f.BufferID,
+		ForwardId: f.ID,
 	}
 	if len(f.Headers) > 0 {
 		w.Headers = make([]*pluginv1.Header, len(f.Headers))
@@ -38,6 +39,7 @@ func infoFromWire(w *pluginv1.InfoResponse) pluginapi.Info {
 	return pluginapi.Info{
 		Name: w.GetName(), Version: w.GetVersion(),
 		Platforms: w.GetPlatforms(), Capabilities: w.GetCapabilities(),
+		SDKVersion: w.GetSdkVersion(), Config: schemaFromWire(w.GetConfigSchema()),
 	}
 }
 

@@ -58,7 +58,8 @@ func TestWireRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantInfo := plug.Info()
-	wantInfo.Capabilities = append(wantInfo.Capabilities, pluginlink.CapabilityForwardBatches)
+	wantInfo.Capabilities = append(wantInfo.Capabilities, pluginlink.CapabilityForwardBatches, pluginlink.CapabilityHealth, pluginlink.CapabilityShutdown)
+	wantInfo.SDKVersion = pluginapi.SDKVersion
 	if !reflect.DeepEqual(info, wantInfo) {
 		t.Errorf("info round trip:\n got %+v\nwant %+v", info, wantInfo)
 	}
