@@ -68,8 +68,8 @@ type Client struct {
 
 	// Owned by the Run goroutine.
 	gen          uint64
-	retryPending bool   // a provisional 4401 earned one fresh-token re-dial
-	retryGen     uint64 // the generation of that re-dial once accepted
+	retryPending bool      // a provisional 4401 earned one fresh-token re-dial
+	retryGen     uint64    // the generation of that re-dial once accepted
 	lastDial     time.Time // when the last dial started
 	idleSent     time.Time // when the last dormancy going_idle was sent
 }
