@@ -47,6 +47,8 @@ type gatewayConfig struct {
 	relayTuning func(*relay.Config)
 	// trace, when set, is told each stage of each delivery.
 	trace func(host.Step)
+	// link holds the control-plane settings of the link (control.go).
+	link linkSettings
 }
 
 // runGateway runs the gateway until ctx ends (clean shutdown, nil) or the
@@ -73,8 +75,9 @@ func runGateway(ctx context.Context, cfg gatewayConfig) error {
 	}
 	rc := relay.Config{
 		URL: cfg.connector, GatewayID: cfg.gatewayID, Secret: cfg.secret, Identities: cfg.identities,
-		Handler: h, Logger: log.Named("relay"), Observer: m,
+		Handler: h, Logger: log.Named("relay"), Observer: m, Busy: h.Busy,
 	}
+	cfg.link.apply(&rc)
 	if cfg.relayTuning != nil {
 		cfg.relayTuning(&rc)
 	}
@@ -83,6 +86,7 @@ func runGateway(ctx context.Context, cfg gatewayConfig) error {
 		return fmt.Errorf("configure connector link: %w", err)
 	}
 	h.Attach(client)
+	defer wakeOnSignal(client, log)()
 
 	httpAddr := ""
 	if cfg.listen != "" {
@@ -107,6 +111,10 @@ func runGateway(ctx context.Context, cfg gatewayConfig) error {
 	select {
 	case err := <-runErr:
 		h.Stop()
+		if errors.Is(err, relay.ErrDormant) {
+			log.Info("dormant: exiting (--dormant-exit); the connector buffers until the gateway is started again")
+			return nil
+		}
 		if errors.Is(err, relay.ErrRevoked) {
 			return &exitError{code: exitRevoked, err: fmt.Errorf("%w: the connector no longer accepts this gateway's credential; re-enroll the gateway or fix --gateway-id / the secret", err)}
 		}
@@ -117,12 +125,16 @@ func runGateway(ctx context.Context, cfg gatewayConfig) error {
 	case <-ctx.Done():
 	}
 
-	log.Info("shutting down: asking the connector to buffer new deliveries")
-	ictx, cancel := context.WithTimeout(context.Background(), goingIdleBudget)
-	acked := client.GoIdle(ictx)
-	cancel()
-	if !acked {
-		log.Warn("no going_idle_ack; deliveries arriving now may wait for the next connection")
+	if client.Dormant() {
+		log.Info("shutting down while dormant: the connector is buffering already")
+	} else {
+		log.Info("shutting down: asking the connector to buffer new deliveries")
+		ictx, cancel := context.WithTimeout(context.Background(), goingIdleBudget)
+		acked := client.GoIdle(ictx)
+		cancel()
+		if !acked {
+			log.Warn("no going_idle_ack; deliveries arriving now may wait for the next connection")
+		}
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), settleBudget)
 	if err := h.Wait(sctx); err != nil {
@@ -148,6 +160,8 @@ func serveHTTP(addr string, m *metrics.Metrics, client *relay.Client, mgr *plugi
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
+	mux.HandleFunc("GET /wake", wakeHandler(client, log))
+	mux.HandleFunc("POST /wake", wakeHandler(client, log))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
@@ -162,7 +176,12 @@ func serveHTTP(addr string, m *metrics.Metrics, client *relay.Client, mgr *plugi
 			Ready     bool          `json:"ready"`
 			Connector string        `json:"connector"`
 			Plugins   []pluginState `json:"plugins"`
-		}{Connector: client.State().String()}
+			Dormant   bool          `json:"dormant"`
+			Reasons   []string      `json:"reasons,omitempty"`
+		}{Connector: client.State().String(), Dormant: client.Dormant()}
+		if status.Dormant {
+			status.Reasons = append(status.Reasons, dormantReason)
+		}
 		for _, st := range mgr.Statuses() {
 			status.Plugins = append(status.Plugins, pluginState{st.Name, string(st.State), st.Restarts})
 		}
@@ -179,6 +198,6 @@ func serveHTTP(addr string, m *metrics.Metrics, client *relay.Client, mgr *plugi
 			log.Error("metrics listener stopped", "error", err)
 		}
 	}()
-	log.Info("serving /metrics, /healthz and /readyz", "addr", ln.Addr().String())
+	log.Info("serving /metrics, /healthz, /readyz and /wake", "addr", ln.Addr().String())
 	return srv, ln.Addr().String(), nil
 }
