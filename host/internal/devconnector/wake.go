@@ -129,13 +129,13 @@ func (s *Server) wakeLoop() {
 			case <-t.C:
 			}
 		}
-		last = time.Now()
 		s.wake.mu.Lock()
-		url, report := s.wake.url, s.wake.report
+		url, report, idle := s.wake.url, s.wake.report, s.wake.idle
 		s.wake.mu.Unlock()
-		if url == "" {
-			continue
+		if url == "" || !idle {
+			continue // turned off, or the gateway is back already
 		}
+		last = time.Now()
 		res := s.callWake(url)
 		res.At = last
 		s.log.Debug("wake call", "url", url, "status", res.Status, "error", res.Err)
