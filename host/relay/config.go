@@ -152,7 +152,7 @@ type Config struct {
 
 	// DormantAfter, when positive, lets the link go dormant (scale to
 	// zero) after this long without activity: no delivery arriving, no
-	// outbound request in flight, nothing Busy, no Touch or Wake. The
+	// outbound request in flight, nothing Busy, no Touch. The
 	// client then sends going_idle and, on going_idle_ack, closes the
 	// socket and dials again only on a Wake (or an Outbound call); a
 	// missed ack keeps the link up and tries again after DormantAfter.

@@ -272,3 +272,16 @@ func (c *Client) awaken(ctx context.Context) {
 		c.log.Debug("relay outbound woke the dormant link, which is not back yet", "error", err)
 	}
 }
+
+// dropIdleWaiter forgets a going_idle waiter that stopped waiting, so
+// that dormancy attempts the connector never acknowledges do not pile up.
+func (cn *conn) dropIdleWaiter(ch chan struct{}) {
+	cn.mu.Lock()
+	defer cn.mu.Unlock()
+	for i, w := range cn.idle {
+		if w == ch {
+			cn.idle = append(cn.idle[:i], cn.idle[i+1:]...)
+			return
+		}
+	}
+}

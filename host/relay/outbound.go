@@ -149,6 +149,7 @@ func (c *Client) goIdle(ctx context.Context, cn *conn) bool {
 	if !cn.addIdleWaiter(ch) {
 		return false
 	}
+	defer cn.dropIdleWaiter(ch)
 	if err := cn.write(wire.TypeGoingIdle, wire.EncodeGoingIdle()); err != nil {
 		c.log.Warn("relay going_idle write failed", "error", err)
 		return false
