@@ -464,3 +464,45 @@ func dormantThenWake(r *lossRig, host *process) {
 		}
 	}
 }
+
+func TestRunNoDormancyWhileADeliveryIsInProgress(t *testing.T) {
+	srv := connector(t, relaytest.Options{})
+	got := make(chan struct{}, 1)
+	release := make(chan struct{})
+	agent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		got <- struct{}{}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(agent.Close)
+	p := start(t, nil, runArgs(srv, secretFile(t), pluginsDir(t, false), "--dormant-after", "200ms",
+		"--agent", "webhook", "--agent-url", agent.URL)...)
+	ctx := testCtx(t)
+	if err := srv.WaitHandshake(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	id := srv.Enqueue(discordForward(golden(t, "slash_command_docs_cardsearch.json")))
+	select {
+	case <-got:
+	case <-ctx.Done():
+		t.Fatal("the agent never got the event")
+	}
+	// The agent holds the event for four quiet periods: the host must not
+	// go dormant with the delivery in progress.
+	wctx, cancel := context.WithTimeout(ctx, 800*time.Millisecond)
+	_, err := srv.WaitFrame(wctx, func(f relaytest.Frame) bool { return f.Type == "going_idle" })
+	cancel()
+	if err == nil {
+		t.Fatal("going_idle sent while the agent was taking an event")
+	}
+	close(release)
+	if err := srv.WaitAcked(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	waitDormantClose(t, ctx, srv, 1)
+	stopHost(t, p)
+}

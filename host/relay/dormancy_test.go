@@ -3,6 +3,7 @@ package relay_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"sync"
@@ -294,4 +295,28 @@ func TestCloseWhileDormantReturnsPromptly(t *testing.T) {
 	if hz.srv.Dials() != 1 {
 		t.Fatalf("dials = %d: Close dialed", hz.srv.Dials())
 	}
+}
+
+func TestDeliveriesKeepTheLinkAwake(t *testing.T) {
+	cfg := twoIdentities()
+	cfg.DormantAfter = 500 * time.Millisecond
+	hz := start(t, authed(), cfg)
+	ctx := waitCtx(t)
+	// A forward every 50 ms for three quiet periods: never quiet long
+	// enough to go dormant (a gap ten times the pace would be needed).
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for i := range 30 {
+		<-tick.C
+		if err := hz.srv.SendPassthrough(pluginapi.Forward{Platform: "discord", Path: fmt.Sprintf("/keepalive-%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hz.h.waitForward(ctx, t, "the last forward", byPath("/keepalive-29"))
+	for _, f := range hz.srv.Frames() {
+		if f.Type == "going_idle" {
+			t.Fatal("went dormant while forwards kept arriving")
+		}
+	}
+	hz.waitState(ctx, relay.StateDormant, 1)
 }
