@@ -163,10 +163,17 @@ func TestWakeStormDialsOnce(t *testing.T) {
 	if err := hz.srv.WaitHandshake(ctx, 2); err != nil {
 		t.Fatal(err)
 	}
-	// The storm is over: the link goes dormant again, having dialed once.
+	// The storm is over: the link goes dormant again, having dialed once,
+	// and no wake left over from the storm dials it again (a leftover
+	// would dial within the dormant cadence).
 	hz.waitState(ctx, relay.StateDormant, 2)
 	if n := hz.srv.Dials(); n != 2 {
 		t.Fatalf("dials = %d, want 2: a thousand wakes cost one dial", n)
+	}
+	wctx, cancel := context.WithTimeout(ctx, relay.DormantCadence+500*time.Millisecond)
+	defer cancel()
+	if err := hz.srv.WaitConns(wctx, 3); err == nil {
+		t.Fatalf("dials = %d after the storm: a leftover wake dialed again", hz.srv.Dials())
 	}
 }
 
