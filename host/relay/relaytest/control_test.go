@@ -187,18 +187,22 @@ func TestWakeCallsAfterGoingIdleOnly(t *testing.T) {
 	}
 	target.mu.Unlock()
 
-	// A handshake ends buffered-only delivery: no more wakes.
+	// A handshake ends buffered-only delivery: no more wakes, not even
+	// the one a last buffered item asked for while the interval ran.
+	n := len(s.Wakes())
+	s.Enqueue(pluginapi.Forward{Platform: "discord", Path: "/just-before-the-handshake"})
 	c2, _, err := dial(t, s, relaytest.RelayPath, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	c2.send(`{"type":"hello","platform":"discord","botId":""}`)
 	c2.next()
-	n := len(s.Wakes())
 	s.Enqueue(pluginapi.Forward{Platform: "discord", Path: "/live"})
 	for f := c2.next(); f.Forward == nil || f.Forward.Path != "/live"; f = c2.next() {
 	}
-	if len(s.Wakes()) != n {
+	ctx, cancel := context.WithTimeout(ctxT(t), devconnector.WakeInterval+500*time.Millisecond)
+	defer cancel()
+	if err := s.WaitWakes(ctx, n+1); err == nil {
 		t.Error("woken after the handshake")
 	}
 }
