@@ -78,7 +78,7 @@ type controlPlan struct {
 	timeout                      time.Duration
 }
 
-// resolveControl checks the control-plane flags, reads the files they
+// resolve checks the control-plane flags, reads the files they
 // name, and provisions when asked: connector, gatewayID and secret are
 // the values the flags and environment gave (they win over the credentials
 // file). Configuration errors come first, before anything is sent.
