@@ -181,7 +181,8 @@ func TestRunWakeWhileConnectedIsANoop(t *testing.T) {
 	listen := freeAddr(t)
 	p := start(t, nil, runArgs(srv, secretFile(t), pluginsDir(t, false), "--listen", listen, "--dormant-after", "1h")...)
 	ctx := testCtx(t)
-	if err := srv.WaitHandshake(ctx, 1); err != nil {
+	// Connected as the host sees it: its descriptor arrived.
+	if err := p.stderr.waitFor(ctx, "relay connected", 1); err != nil {
 		t.Fatal(err)
 	}
 	for _, method := range []string{http.MethodGet, http.MethodPost} {
