@@ -89,6 +89,7 @@ type Host struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	work    sync.WaitGroup
+	active  activity // deliveries in progress, for Busy
 	workers *workerPool
 	link    Link
 	linkSet chan struct{}
@@ -142,8 +143,10 @@ func (h *Host) Stop() { h.cancel() }
 // Passthrough implements relay.Handler. It never blocks the reader.
 func (h *Host) Passthrough(f pluginapi.Forward) {
 	h.work.Add(1)
+	h.active.begin()
 	h.workers.run(func() {
 		defer h.work.Done()
+		defer h.active.end()
 		h.forward(f)
 	})
 }
@@ -152,8 +155,10 @@ func (h *Host) Passthrough(f pluginapi.Forward) {
 // agent, and its reply goes back as a send to its chat.
 func (h *Host) Inbound(ev pluginapi.MessageEvent, bufferID string) {
 	h.work.Add(1)
+	h.active.begin()
 	h.workers.run(func() {
 		defer h.work.Done()
+		defer h.active.end()
 		h.deliver(ev.Source.Platform, "inbound", bufferID, func() (bool, []reply) {
 			r, err := h.turn(ev)
 			if err != nil {

@@ -27,6 +27,8 @@ type readiness struct {
 		State    string `json:"state"`
 		Restarts int    `json:"restarts"`
 	} `json:"plugins"`
+	Dormant bool     `json:"dormant"`
+	Reasons []string `json:"reasons"`
 }
 
 // readyz gets and decodes /readyz.

@@ -33,6 +33,13 @@ Forwards that arrive while the host is away are buffered and replayed when it
 reconnects. With --discord-public-key, interactions must carry a valid
 Ed25519 signature; without it, unsigned interactions are accepted.
 
+With --dormant-after the host goes dormant once nothing has happened for
+that long, as 'run --dormant-after' does: it lets the connector buffer and
+closes the link. The next request you POST is buffered, and the embedded
+connector calls the host's wake URL (/wake on --listen, which then defaults
+to a free loopback port), as the real connector does; the host dials back
+and the buffered request is replayed and served.
+
 --demo also sends a set of sample interactions (a slash command, a button, a
 select menu, a modal, a Twilio SMS) through the edge over HTTP, shows each
 one's story, prints a summary, and keeps serving.
@@ -61,7 +68,7 @@ func devCommand(ctx context.Context, env *environment, args []string) error {
 	defaultIdentities := defaults.String()
 	fs := newFlagSet(env, "dev", "dev [--demo] [--addr ADDR] [--discord-public-key HEX] [flags]", devAbout)
 	var demo bool
-	var addr, publicKey, dir, agentName, agentURL, listen string
+	var addr, publicKey, dir, agentName, agentURL, listen, dormantAfter string
 	var idArgs identityArgs
 	var lf logFlags
 	if err := boolFlag(fs, &demo, "demo", "RELAY_DEV_DEMO", "send the bundled sample interactions through the edge and show each step, then keep serving"); err != nil {
@@ -79,9 +86,21 @@ func devCommand(ctx context.Context, env *environment, args []string) error {
 	if err := pf.add(fs); err != nil {
 		return err
 	}
+	fs.stringVar(&dormantAfter, "dormant-after", "RELAY_DORMANT_AFTER", "", "let the host go dormant after this long without activity, e.g. 5s; a request then wakes it (default: never)")
 	fs.logFlags(&lf, "warn")
 	if err := fs.parse(args); err != nil {
 		return err
+	}
+	dormancy := devDormancy{}
+	if dormantAfter != "" {
+		d, err := time.ParseDuration(dormantAfter)
+		if err != nil || d < 0 {
+			return fs.usageErrorf("--dormant-after %q: want a duration such as 5s", dormantAfter)
+		}
+		dormancy.after = d
+		if d > 0 && listen == "" {
+			listen = "127.0.0.1:0" // the wake URL lives there
+		}
 	}
 	if fs.NArg() > 0 {
 		return fs.usageErrorf("unexpected argument %q", fs.Arg(0))
@@ -122,6 +141,7 @@ func devCommand(ctx context.Context, env *environment, args []string) error {
 
 	out := newDevLog(env.stdout, isTerminal(env.stdout) && env.getenv("NO_COLOR") == "", agentName)
 	out.setRetain(demo)
+	dormancy.out = out
 	gatewayID, secret := "dev-"+randomHex(4), randomHex(32)
 	e, err := edge.Start(edge.Config{Addr: addr, GatewayID: gatewayID, Secret: secret, Identities: ids,
 		PublicKeys: keys, OnEvent: out.edgeEvent, Logger: logger})
@@ -146,6 +166,7 @@ func devCommand(ctx context.Context, env *environment, args []string) error {
 			pluginsDir: dir, plugins: pf, agent: ag, listen: listen, logger: logger,
 			ready: func(httpAddr string) { ready <- httpAddr },
 			trace: out.step,
+			link:  linkSettings{dormantAfter: dormancy.after}, relayTuning: dormancy.tuning(),
 		})
 		markGone()
 	}()
@@ -174,6 +195,7 @@ func devCommand(ctx context.Context, env *environment, args []string) error {
 		return <-gwErr
 	}
 	printDevBanner(out, e, ids, agentName, metricsAddr, publicKey != "", demoKey != nil)
+	dormancy.connect(e, metricsAddr)
 
 	if demo {
 		dctx, cancel := context.WithCancel(ctx)

@@ -26,6 +26,15 @@ reconnects with capped, jittered backoff when the link drops.
 The secret is read from --secret-file (or $RELAY_SECRET); it is never logged
 and never passed to plugins.
 
+Credentials may also come from the file 'relay-host enroll' wrote
+(--credentials), or, in a hosted deployment, from self-provisioning at start
+(--provision with a caller identity), held in memory only. --policy and
+--command-manifest declare relevance policies and Discord commands to the
+connector. With --dormant-after the gateway scales to zero: after that long
+without activity it lets the connector buffer, closes the link, and dials
+again when woken through /wake on --listen (the connector's wake URL),
+SIGUSR1 or an agent API call; --dormant-exit exits 0 instead.
+
 Exit status: 0 after a clean shutdown on SIGINT/SIGTERM, 1 for bad
 configuration or a failed start, 3 when the connector revoked the credential.`
 
@@ -96,6 +105,7 @@ func runCommand(ctx context.Context, env *environment, args []string) error {
 	var connector, gatewayID, secretFile, dir, agentName, agentURL, listen string
 	var idArgs identityArgs
 	var lf logFlags
+	var ctl controlFlags
 	fs.stringVar(&connector, "connector", "RELAY_CONNECTOR_URL", "", "connector URL, e.g. https://connector.example (required)")
 	fs.stringVar(&gatewayID, "gateway-id", "RELAY_GATEWAY_ID", "", "this gateway's id at the connector")
 	fs.stringVar(&secretFile, "secret-file", "RELAY_SECRET_FILE", "", "file holding the per-gateway secret (or set $RELAY_SECRET)")
@@ -104,20 +114,23 @@ func runCommand(ctx context.Context, env *environment, args []string) error {
 	fs.pluginsDirFlag(&dir)
 	fs.stringVar(&agentName, "agent", "RELAY_AGENT", agent.NameStdout, "agent that takes events: echo (replies \"echo: <text>\"), stdout (JSON lines on standard output, no replies) or webhook (POST to --agent-url)")
 	fs.stringVar(&agentURL, "agent-url", "RELAY_AGENT_URL", "", "URL the webhook agent POSTs each event to; a JSON answer {\"reply\": \"…\"} is sent back")
-	fs.stringVar(&listen, "listen", "RELAY_LISTEN", "", "address to serve /metrics, /healthz and /readyz on, e.g. 127.0.0.1:9090 (default: off)")
+	fs.stringVar(&listen, "listen", "RELAY_LISTEN", "", "address to serve /metrics, /healthz, /readyz and /wake on, e.g. 127.0.0.1:9090 (default: off)")
 	var pf pluginFlags
 	if err := pf.add(fs); err != nil {
 		return err
 	}
 	fs.logFlags(&lf, "info")
+	if err := fs.controlFlags(&ctl); err != nil {
+		return err
+	}
 	if err := fs.parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fs.usageErrorf("unexpected argument %q", fs.Arg(0))
 	}
-	if connector == "" {
-		return fs.usageErrorf("--connector is required (or set $RELAY_CONNECTOR_URL)")
+	if connector == "" && ctl.credentials == "" {
+		return fs.usageErrorf("--connector is required (or set $RELAY_CONNECTOR_URL, or give --credentials)")
 	}
 	ids, err := idArgs.identities(env)
 	if err != nil {
@@ -134,6 +147,11 @@ func runCommand(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
+	plan, err := ctl.resolve(ctx, fs, logger, connector, gatewayID, secret, ids)
+	if err != nil {
+		return err
+	}
+	connector, gatewayID, secret = plan.connector, plan.gatewayID, plan.secret
 	switch {
 	case gatewayID != "" && secret == "":
 		return errors.New("--gateway-id is set but there is no secret: pass --secret-file PATH or set $RELAY_SECRET")
@@ -152,9 +170,10 @@ func runCommand(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	defer stopProfile()
+	defer startPolicies(logger, plan)()
 	return runGateway(ctx, gatewayConfig{
 		connector: connector, gatewayID: gatewayID, secret: secret, identities: ids,
-		pluginsDir: dir, plugins: pf, agent: ag, listen: listen, logger: logger,
+		pluginsDir: dir, plugins: pf, agent: ag, listen: listen, logger: logger, link: plan.link,
 	})
 }
 

@@ -50,6 +50,8 @@ type gatewayConfig struct {
 
 	// plugins are the plugin flags (configuration files, strict start).
 	plugins pluginFlags
+	// link holds the control-plane settings of the link (control.go).
+	link linkSettings
 }
 
 // runGateway runs the gateway until ctx ends (clean shutdown, nil) or the
@@ -76,8 +78,9 @@ func runGateway(ctx context.Context, cfg gatewayConfig) error {
 	}
 	rc := relay.Config{
 		URL: cfg.connector, GatewayID: cfg.gatewayID, Secret: cfg.secret, Identities: cfg.identities,
-		Handler: h, Logger: log.Named("relay"), Observer: m,
+		Handler: h, Logger: log.Named("relay"), Observer: m, Busy: h.Busy,
 	}
+	cfg.link.apply(&rc)
 	if cfg.relayTuning != nil {
 		cfg.relayTuning(&rc)
 	}
@@ -86,6 +89,7 @@ func runGateway(ctx context.Context, cfg gatewayConfig) error {
 		return fmt.Errorf("configure connector link: %w", err)
 	}
 	h.Attach(egressLink{Link: client, egress: pluginEgress{mgr}})
+	defer wakeOnSignal(client, log)()
 
 	httpAddr := ""
 	if cfg.listen != "" {
@@ -110,6 +114,10 @@ func runGateway(ctx context.Context, cfg gatewayConfig) error {
 	select {
 	case err := <-runErr:
 		h.Stop()
+		if errors.Is(err, relay.ErrDormant) {
+			log.Info("dormant: exiting (--dormant-exit); the connector buffers until the gateway is started again")
+			return nil
+		}
 		if errors.Is(err, relay.ErrRevoked) {
 			return &exitError{code: exitRevoked, err: fmt.Errorf("%w: the connector no longer accepts this gateway's credential; re-enroll the gateway or fix --gateway-id / the secret", err)}
 		}
@@ -120,12 +128,16 @@ func runGateway(ctx context.Context, cfg gatewayConfig) error {
 	case <-ctx.Done():
 	}
 
-	log.Info("shutting down: asking the connector to buffer new deliveries")
-	ictx, cancel := context.WithTimeout(context.Background(), goingIdleBudget)
-	acked := client.GoIdle(ictx)
-	cancel()
-	if !acked {
-		log.Warn("no going_idle_ack; deliveries arriving now may wait for the next connection")
+	if client.Dormant() {
+		log.Info("shutting down while dormant: the connector is buffering already")
+	} else {
+		log.Info("shutting down: asking the connector to buffer new deliveries")
+		ictx, cancel := context.WithTimeout(context.Background(), goingIdleBudget)
+		acked := client.GoIdle(ictx)
+		cancel()
+		if !acked {
+			log.Warn("no going_idle_ack; deliveries arriving now may wait for the next connection")
+		}
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), settleBudget)
 	if err := h.Wait(sctx); err != nil {
@@ -151,6 +163,8 @@ func serveHTTP(addr string, m *metrics.Metrics, client *relay.Client, mgr *plugi
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
+	mux.HandleFunc("GET /wake", wakeHandler(client, log))
+	mux.HandleFunc("POST /wake", wakeHandler(client, log))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
@@ -161,10 +175,14 @@ func serveHTTP(addr string, m *metrics.Metrics, client *relay.Client, mgr *plugi
 			Connector string        `json:"connector"`
 			Plugins   []readyPlugin `json:"plugins"`
 			Degraded  bool          `json:"degraded"`
+			Dormant   bool          `json:"dormant"`
 			Reasons   []string      `json:"reasons,omitempty"`
-		}{Connector: client.State().String()}
+		}{Connector: client.State().String(), Dormant: client.Dormant()}
 		status.Plugins, status.Reasons = pluginReadiness(r.Context(), mgr)
 		status.Degraded = len(status.Reasons) > 0
+		if status.Dormant {
+			status.Reasons = append(status.Reasons, dormantReason)
+		}
 		status.Ready = client.Ready() && mgr.Healthy()
 		w.Header().Set("Content-Type", "application/json")
 		if !status.Ready {
@@ -178,6 +196,6 @@ func serveHTTP(addr string, m *metrics.Metrics, client *relay.Client, mgr *plugi
 			log.Error("metrics listener stopped", "error", err)
 		}
 	}()
-	log.Info("serving /metrics, /healthz and /readyz", "addr", ln.Addr().String())
+	log.Info("serving /metrics, /healthz, /readyz and /wake", "addr", ln.Addr().String())
 	return srv, ln.Addr().String(), nil
 }

@@ -133,6 +133,7 @@ type lossRig struct {
 	secret   string
 	plugins  string
 	body     map[string]any
+	extra    []string // more flags for every host
 
 	mu        sync.Mutex
 	hosts     []*process
@@ -162,7 +163,8 @@ func newLossRig(t *testing.T) *lossRig {
 func (r *lossRig) startHost() *process {
 	r.t.Helper()
 	dials := r.srv.Dials()
-	p := start(r.t, nil, runArgs(r.srv, r.secret, r.plugins, "--agent", "webhook", "--agent-url", r.agentURL, "--log-level", "info")...)
+	args := append(runArgs(r.srv, r.secret, r.plugins, "--agent", "webhook", "--agent-url", r.agentURL, "--log-level", "info"), r.extra...)
+	p := start(r.t, nil, args...)
 	if err := r.srv.WaitHandshake(r.ctx, dials+1); err != nil {
 		r.t.Fatalf("the host did not connect: %v\n%s", err, p.stderr.String())
 	}
@@ -427,6 +429,7 @@ func TestNoBufferedForwardIsLost(t *testing.T) {
 				r.agent.setFailing(false)
 			}
 		}},
+		{"host dormant, then woken by the connector's wake call", false, dormantThenWake},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -27,6 +27,7 @@ type Metrics struct {
 	registry *prometheus.Registry
 
 	connState      *prometheus.GaugeVec
+	dormant        prometheus.Gauge
 	reconnects     prometheus.Counter
 	framesIn       *prometheus.CounterVec
 	framesOut      *prometheus.CounterVec
@@ -48,7 +49,9 @@ func New() *Metrics {
 	m := &Metrics{
 		registry: prometheus.NewRegistry(),
 		connState: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "connection_state",
-			Help: "1 for the connector link's current state (disconnected, connecting, connected), 0 for the others."}, []string{"state"}),
+			Help: "1 for the connector link's current state (disconnected, connecting, connected, dormant), 0 for the others."}, []string{"state"}),
+		dormant: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "dormant",
+			Help: "1 while the link is dormant (closed after going_idle_ack until a wake; the connector buffers), else 0."}),
 		reconnects: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "reconnects_total",
 			Help: "Re-dials of the connector after the first dial."}),
 		framesIn: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "frames_in_total",
@@ -76,7 +79,7 @@ func New() *Metrics {
 		replays: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "replays_deduplicated_total",
 			Help: "Buffered deliveries that were already settled and were acknowledged again without re-running."}),
 	}
-	m.registry.MustRegister(m.connState, m.reconnects, m.framesIn, m.framesOut, m.badFrames, m.forwards,
+	m.registry.MustRegister(m.connState, m.dormant, m.reconnects, m.framesIn, m.framesOut, m.badFrames, m.forwards,
 		m.forwardLatency, m.pluginUp, m.pluginRestarts, m.agentLatency, m.agentFailures, m.outbound, m.acks, m.replays,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.State(relay.StateDisconnected)
@@ -93,12 +96,18 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.registry }
 
 // State implements relay.Observer.
 func (m *Metrics) State(s relay.State) {
-	for _, st := range []relay.State{relay.StateDisconnected, relay.StateConnecting, relay.StateConnected} {
+	for _, st := range []relay.State{relay.StateDisconnected, relay.StateConnecting, relay.StateConnected, relay.StateDormant} {
 		v := 0.0
 		if st == s {
 			v = 1
 		}
 		m.connState.WithLabelValues(st.String()).Set(v)
+	}
+	switch s {
+	case relay.StateDormant:
+		m.dormant.Set(1)
+	case relay.StateConnected:
+		m.dormant.Set(0)
 	}
 }
 

@@ -61,3 +61,13 @@ func (l *ladder) next(readyAt, ended time.Time, u float64) time.Duration {
 	l.attempt++
 	return Jitter(BackoffDelay(l.attempt, l.base, l.max), u)
 }
+
+// settle applies the reset rule for a connection that ended without
+// failing (the dormant close): a connection that stayed up at least stable
+// resets the ladder, and the attempt is not advanced either way (§4.2
+// [LATEST]: the dormant re-dial does not advance attempt).
+func (l *ladder) settle(readyAt, ended time.Time) {
+	if !readyAt.IsZero() && ended.Sub(readyAt) >= l.stable {
+		l.attempt = 0
+	}
+}

@@ -49,6 +49,17 @@ type Client struct {
 	drained  chan struct{}
 	state    State
 	final    error // set once Run has returned
+	// dormant is set by the dormant close and cleared by the next
+	// handshake: the link is away by choice and a wake brings it back.
+	dormant bool
+
+	// wakeCh carries a wake to a dormant Run (capacity 1: wakes coalesce).
+	wakeCh chan struct{}
+	// lastActive is when the link last saw activity (UnixNano): what
+	// DormantAfter is measured from.
+	lastActive atomic.Int64
+	// lastWake is when Wake was last called (UnixNano).
+	lastWake atomic.Int64
 
 	// changed is notified on every change of state and of final: what
 	// WaitReady waits on (a connection becomes ready together with
@@ -57,8 +68,10 @@ type Client struct {
 
 	// Owned by the Run goroutine.
 	gen          uint64
-	retryPending bool   // a provisional 4401 earned one fresh-token re-dial
-	retryGen     uint64 // the generation of that re-dial once accepted
+	retryPending bool      // a provisional 4401 earned one fresh-token re-dial
+	retryGen     uint64    // the generation of that re-dial once accepted
+	lastDial     time.Time // when the last dial started
+	idleSent     time.Time // when the last dormancy going_idle was sent
 }
 
 // New validates cfg and returns a Client; it does not dial.
@@ -118,6 +131,10 @@ func New(cfg Config) (*Client, error) {
 		obs:     cfg.Observer,
 		stopCh:  make(chan struct{}),
 		runDone: make(chan struct{}),
+		wakeCh:  make(chan struct{}, 1),
+	}
+	if cfg.DormantAfter > 0 {
+		c.cfg.Handler = activityHandler{next: cfg.Handler, c: c}
 	}
 	if c.log == nil {
 		c.log = hclog.NewNullLogger()
@@ -201,6 +218,22 @@ func (c *Client) Run(ctx context.Context) error {
 			c.log.Info("relay disconnected", "gen", out.gen, "reason", "shutdown")
 			return c.finish(nil)
 		}
+		if out.dormant {
+			// Not a failure: the ladder is not advanced (a long
+			// connection still resets it), and the next dial waits for
+			// a wake rather than a backoff.
+			backoff.settle(out.readyAt, out.ended)
+			if c.cfg.DormantExit {
+				c.enterDormant()
+				c.log.Info("relay dormant: exiting as configured; the connector buffers until the gateway is started again", "gen", out.gen)
+				return c.finish(ErrDormant)
+			}
+			if !c.sleep(ctx, out.gen) {
+				c.log.Info("relay stopped while dormant")
+				return c.finish(nil)
+			}
+			continue
+		}
 		fields := out.logFields()
 		if out.code == UnauthorizedCloseCode {
 			switch {
@@ -258,6 +291,7 @@ type outcome struct {
 	readyAt time.Time
 	ended   time.Time
 	stopped bool // deliberate: ctx cancelled or Close
+	dormant bool // closed to go dormant, after going_idle_ack
 }
 
 func (o outcome) logFields() []any {
@@ -279,6 +313,7 @@ func (o outcome) logFields() []any {
 // connectOnce dials once and serves the connection until it ends.
 func (c *Client) connectOnce(ctx context.Context) outcome {
 	c.gen++
+	c.lastDial = time.Now()
 	out := outcome{gen: c.gen, code: -1}
 	c.setState(StateConnecting)
 	c.log.Info("relay connecting", "url", c.logURL, "gen", out.gen, "authenticated", c.authed)
@@ -330,11 +365,7 @@ func (c *Client) connectOnce(ctx context.Context) outcome {
 	select {
 	case <-cn.readyCh:
 		hs.Stop()
-		select {
-		case <-cn.readerDone:
-		case <-ctx.Done():
-			cn.shutdown(websocket.StatusNormalClosure, "gateway shutting down", true)
-		}
+		out.dormant = c.serve(ctx, cn)
 	case <-cn.readerDone:
 		hs.Stop()
 	case <-hs.C:
@@ -369,6 +400,9 @@ func (c *Client) setState(s State) {
 	changed := c.state != s
 	if changed {
 		c.state = s
+	}
+	if s == StateConnected {
+		c.dormant = false // a successful dial ends dormancy
 	}
 	c.mu.Unlock()
 	if changed {

@@ -47,6 +47,13 @@ const (
 	// dropped hard (each teardown await is bounded at 1 s in §4.6).
 	DefaultCloseTimeout = 1 * time.Second
 
+	// DormantCadence is the longest a wake waits before its dial, and the
+	// shortest time between two dials a wake starts: the reference's dormant
+	// re-dial waits 1.0 s (docs/protocol.md, Dormancy and wake), and a wake
+	// storm (the connector's wake GETs, /wake, SIGUSR1) costs at most one
+	// dial per second.
+	DormantCadence = 1 * time.Second
+
 	// happyEyeballsDelay is the IPv4/IPv6 fallback delay (§1.4 [LATEST]).
 	happyEyeballsDelay = 250 * time.Millisecond
 )
@@ -84,6 +91,11 @@ var (
 	// ErrNotConnected is returned (wrapped) by AckInbound and Interrupt when
 	// there is no socket.
 	ErrNotConnected = errors.New("relay: " + ErrTextNotConnected)
+	// ErrDormant is returned by Run, with Config.DormantExit, once the link
+	// went dormant: the connector acknowledged going_idle and the socket is
+	// closed. The host should stop and exit 0; whatever arrives meanwhile is
+	// buffered by the connector and replayed to the next process.
+	ErrDormant = errors.New("relay: the link went dormant (the connector buffers until the gateway is back)")
 )
 
 // Identity is one platform identity the gateway fronts on the link; it is
@@ -137,6 +149,24 @@ type Config struct {
 	Logger hclog.Logger
 	// Observer receives metric hooks; nil disables them.
 	Observer Observer
+
+	// DormantAfter, when positive, lets the link go dormant (scale to
+	// zero) after this long without activity: no delivery arriving, no
+	// outbound request in flight, nothing Busy, no Touch. The
+	// client then sends going_idle and, on going_idle_ack, closes the
+	// socket and dials again only on a Wake (or an Outbound call); a
+	// missed ack keeps the link up and tries again after DormantAfter.
+	// Zero (the default) never goes dormant.
+	DormantAfter time.Duration
+	// DormantExit makes Run return ErrDormant after the dormant close
+	// instead of waiting for a wake: for platforms that start a fresh
+	// process on the wake request.
+	DormantExit bool
+	// Busy, when set, reports whether the host has work in progress that
+	// needs the link (a delivery being converted, handed to the agent,
+	// acknowledged or replied to). The link never goes dormant while it
+	// returns true. It is called from the Run goroutine and must not block.
+	Busy func() bool
 
 	// HandshakeTimeout: DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration

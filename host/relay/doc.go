@@ -14,7 +14,23 @@
 //     config.go holds its configuration, client.go New, Run and the
 //     connection state, outbound.go the calls the host makes (Outbound,
 //     AckInbound, Interrupt, GoIdle, Close), conn.go one connection's
-//     reader, keepalive and writer.
+//     reader, keepalive and writer, dormancy.go scale to zero.
+//
+// # Dormancy (scale to zero)
+//
+// With Config.DormantAfter set, the Client takes the link dormant once it
+// has been quiet that long: no delivery arriving (the Client marks each one
+// as activity), no outbound request in flight, Config.Busy false (the host
+// reports its deliveries in progress), no Touch. It sends going_idle and
+// waits up to GoingIdleTimeout for the ack; a missed ack keeps the link up
+// and the next attempt comes DormantAfter later. On the ack it lets work in
+// progress finish, closes the socket with 1000 "going dormant", reports
+// StateDormant, and dials again only on a wake: [Client.Wake] (the host's
+// /wake, SIGUSR1, an agent API call), or an Outbound call, which wakes the
+// link and waits for its handshake. A wake's dial does not advance the
+// backoff ladder and comes at most DormantCadence (1 s) after the wake and
+// at least that long after the previous dial, so wakes cost at most one
+// dial a second. With Config.DormantExit, Run returns ErrDormant instead.
 //
 // The frame codec (line splitting, decoding every connector→gateway frame,
 // encoding every gateway→connector frame) is host/internal/wire; the

@@ -153,6 +153,7 @@ type observer struct {
 	broadcast
 	mu         sync.Mutex
 	states     []relay.State
+	stateAt    []time.Time // when each state was reported
 	in, out    map[string]int
 	bad        []string
 	reconnects int
@@ -163,6 +164,7 @@ func newObserver() *observer { return &observer{in: map[string]int{}, out: map[s
 func (o *observer) State(s relay.State) {
 	o.mu.Lock()
 	o.states = append(o.states, s)
+	o.stateAt = append(o.stateAt, time.Now())
 	o.mu.Unlock()
 	o.notify()
 }

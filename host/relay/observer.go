@@ -13,6 +13,10 @@ const (
 	// StateConnected means the upgrade succeeded and the first descriptor of
 	// this connection arrived (the handshake is done).
 	StateConnected
+	// StateDormant means the link went dormant (Config.DormantAfter): the
+	// connector acknowledged going_idle, the socket is closed, and nothing
+	// is dialed until a wake.
+	StateDormant
 )
 
 // String returns the state's name.
@@ -24,6 +28,8 @@ func (s State) String() string {
 		return "connecting"
 	case StateConnected:
 		return "connected"
+	case StateDormant:
+		return "dormant"
 	}
 	return "unknown"
 }

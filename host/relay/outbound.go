@@ -34,6 +34,12 @@ func (c *Client) Outbound(ctx context.Context, action any, platform, botID strin
 	if err := ctx.Err(); err != nil {
 		return OutboundResult{Error: ErrTextSendFailed + ": " + err.Error()}
 	}
+	if c.Dormant() {
+		// The host needs the link: a dormant link dials at once, and the
+		// call waits for the handshake within its timeout (docs/protocol.md,
+		// Dormancy and wake).
+		c.awaken(ctx)
+	}
 	ch := make(chan OutboundResult, 1)
 	c.mu.Lock()
 	if c.closing {
@@ -83,6 +89,7 @@ func (c *Client) doneInflight() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.inflight--
+	c.Touch() // DormantAfter counts from the end of the last request
 	if c.inflight == 0 && c.drained != nil {
 		close(c.drained)
 		c.drained = nil
@@ -133,10 +140,16 @@ func (c *Client) GoIdle(ctx context.Context) bool {
 	if cn == nil || closing {
 		return false
 	}
+	return c.goIdle(ctx, cn)
+}
+
+// goIdle is GoIdle on connection cn.
+func (c *Client) goIdle(ctx context.Context, cn *conn) bool {
 	ch := make(chan struct{})
 	if !cn.addIdleWaiter(ch) {
 		return false
 	}
+	defer cn.dropIdleWaiter(ch)
 	if err := cn.write(wire.TypeGoingIdle, wire.EncodeGoingIdle()); err != nil {
 		c.log.Warn("relay going_idle write failed", "error", err)
 		return false

@@ -24,7 +24,11 @@ func (s *Server) Enqueue(f pluginapi.Forward) (bufferID string, pushed bool) {
 	f.BufferID = fmt.Sprintf("pbuf-%d", s.nextBuf)
 	s.buffer = append(s.buffer, bufItem{id: f.BufferID, frame: PassthroughFrame(f)})
 	s.mu.Unlock()
-	return f.BufferID, s.flushCurrent(f.BufferID)
+	pushed = s.flushCurrent(f.BufferID)
+	if !pushed {
+		s.wakeIfIdle()
+	}
+	return f.BufferID, pushed
 }
 
 // EnqueueInbound is Enqueue for an inbound event (bufferId "buf-<n>"); ev
@@ -41,7 +45,11 @@ func (s *Server) EnqueueInbound(ev any) (bufferID string, pushed bool, err error
 	s.mu.Lock()
 	s.buffer = append(s.buffer, bufItem{id: id, frame: b})
 	s.mu.Unlock()
-	return id, s.flushCurrent(id), nil
+	pushed = s.flushCurrent(id)
+	if !pushed {
+		s.wakeIfIdle()
+	}
+	return id, pushed, nil
 }
 
 // Pending returns the bufferIds still buffered (not acked), in order.

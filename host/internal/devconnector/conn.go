@@ -139,6 +139,7 @@ func (s *Server) handleLine(sc *sconn, fr Frame) *Next {
 		sc.idle = true
 		s.mu.Unlock()
 		if h := s.opts.Hooks.AckIdle; h == nil || h(sc.id) {
+			s.setIdle(true) // buffered-only until the next handshake
 			_ = s.write(sc, websocket.MessageText, goingIdleAck)
 		}
 	}
@@ -180,6 +181,7 @@ func (s *Server) onHello(sc *sconn, fr Frame) *Next {
 	sc.idle = false
 	s.handshakes[sc.id] = true
 	s.mu.Unlock()
+	s.setIdle(false)
 	s.changed.Notify()
 	if h := s.opts.Hooks.Handshaked; h != nil {
 		h(sc.id)

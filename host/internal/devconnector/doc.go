@@ -9,7 +9,8 @@
 // accepting and closing 4401 "unauthorized", answers each hello with a
 // descriptor, answers outbound requests, acks going_idle, and keeps a
 // durable buffer that it replays on every handshake and trims only on
-// inbound_ack. Extra HTTP routes share the listener (HandleFunc), which is
+// inbound_ack. Once it acked going_idle it calls the gateway's wake URL
+// (SetWake) when a delivery is buffered, until the next handshake. Extra HTTP routes share the listener (HandleFunc), which is
 // how the dev mode serves its platform webhooks next to RelayPath.
 //
 // It keeps no history: what it receives is reported to Options.OnFrame and

@@ -87,6 +87,7 @@ type Server struct {
 	buffer     []bufItem
 	nextBuf    int
 	changed    notify.Signal // notified when a connection completes its handshake
+	wake       waker         // the wake URL caller (wake.go)
 }
 
 // New returns a Server; call Start to listen.

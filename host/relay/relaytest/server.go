@@ -10,6 +10,11 @@
 // durable buffer that it replays on every handshake and trims only on
 // inbound_ack.
 //
+// It also serves the control-plane endpoints /relay/enroll,
+// /relay/provision and /relay/policy with programmable answers, and calls
+// a wake URL when a delivery is buffered for a gateway that went idle
+// (control.go).
+//
 // Everything it receives is recorded (recorder.go); WaitFrame, WaitConns,
 // WaitAcked and the other waits block on a change notification with the
 // caller's deadline, so tests never poll or sleep (wait.go). Per-connection
@@ -87,6 +92,7 @@ type Server struct {
 	conn *devconnector.Server
 	rec  recorder
 	plan planner
+	ctl  controlState // control-plane endpoints and wake calls (control.go)
 }
 
 // New returns a Server; call Start to listen.
@@ -110,6 +116,7 @@ func New(opts Options) *Server {
 		Hooks:      hooks,
 		Logger:     opts.Logger,
 	})
+	s.registerControl()
 	return s
 }
 
