@@ -148,9 +148,15 @@ func BaseURL(connector string) (string, error) {
 	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(raw, "#"):
 		return "", &URLError{URL: connector, Problem: "a query string or fragment is not supported"}
 	}
-	raw = strings.TrimRight(raw, "/")
-	raw = strings.TrimSuffix(raw, relaySuffix)
-	return raw, nil
+	// Only the path loses its trailing slashes and /relay: the host of
+	// ws://relay is a host, not a suffix.
+	authority := u.Scheme + "://" + u.Host
+	if !strings.HasPrefix(raw, authority) {
+		return "", &URLError{URL: connector, Problem: "not a valid URL"}
+	}
+	path := strings.TrimRight(raw[len(authority):], "/")
+	path = strings.TrimSuffix(path, relaySuffix)
+	return authority + path, nil
 }
 
 // ErrCallerRejected is the cause of a 401 from enroll or provision.

@@ -22,6 +22,8 @@ func TestBaseURL(t *testing.T) {
 		{"wss://host/base/relay", "https://host/base"},
 		{"https://host/relay/relay", "https://host/relay"}, // one /relay only
 		{"https://host/relayx", "https://host/relayx"},
+		{"ws://relay", "http://relay"},         // a host named relay stays
+		{"wss://relay/relay", "https://relay"}, // only the path loses /relay
 	} {
 		got, err := BaseURL(tt.in)
 		if err != nil || got != tt.want {
