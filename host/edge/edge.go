@@ -87,12 +87,12 @@ type Edge struct {
 
 	emitMu sync.Mutex
 
-	mu         sync.Mutex
-	lastConn   int                 // newest connection that said hello
-	hellos     int                 // hellos seen on lastConn
-	acked      map[string]struct{} // bufferIds acked at least once (the last ackMemory)
-	ackOrder   []string            // acked's keys, oldest first
-	changed    notify.Signal // notified on every hello
+	mu       sync.Mutex
+	lastConn int                 // newest connection that said hello
+	hellos   int                 // hellos seen on lastConn
+	acked    map[string]struct{} // bufferIds acked at least once (the last ackMemory)
+	ackOrder []string            // acked's keys, oldest first
+	changed  notify.Signal       // notified on every hello
 }
 
 // Start starts the connector and the edge on cfg.Addr.
