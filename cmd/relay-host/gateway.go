@@ -47,11 +47,16 @@ type gatewayConfig struct {
 	relayTuning func(*relay.Config)
 	// trace, when set, is told each stage of each delivery.
 	trace func(host.Step)
+	// agentAPI configures the agent API (agentapi.go).
+	agentAPI agentAPIConfig
 }
 
 // runGateway runs the gateway until ctx ends (clean shutdown, nil) or the
 // connector revokes the credential (exit code 3).
 func runGateway(ctx context.Context, cfg gatewayConfig) error {
+	if ln := cfg.agentAPI.listener; ln != nil {
+		defer ln.Close() // closed by the server's shutdown too; this covers a failed start
+	}
 	log := cfg.logger
 	m := metrics.New()
 	start := time.Now()
@@ -82,7 +87,18 @@ func runGateway(ctx context.Context, cfg gatewayConfig) error {
 	if err != nil {
 		return fmt.Errorf("configure connector link: %w", err)
 	}
+	svc, err := newAgentService(cfg, client, m)
+	if err != nil {
+		return err
+	}
+	h.UseAgentAPI(svc)
 	h.Attach(client)
+	api := serveAgentAPI(cfg, svc)
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), httpStopBudget)
+		defer cancel()
+		api.stop(sctx, log)
+	}()
 
 	httpAddr := ""
 	if cfg.listen != "" {
@@ -131,6 +147,7 @@ func runGateway(ctx context.Context, cfg gatewayConfig) error {
 	cancel()
 	h.Stop()
 	dctx, cancel := context.WithTimeout(context.Background(), drainBudget)
+	api.stop(dctx, log) // the agent API's requests in flight share the drain with the link
 	if err := client.Close(dctx); err != nil {
 		log.Warn("connector link did not close cleanly", "error", err)
 	}
