@@ -22,7 +22,7 @@ import (
 // request of the agent contract: each refused with its status and a
 // message naming the field, and nothing sent to the connector.
 func TestAgentAPIEndpointsAndBadInput(t *testing.T) {
-	r := startAPIRig(t, rigOptions{})
+	r := startAPIRig(t, rigOptions{args: []string{"--chat-memory", "2"}})
 
 	status, st, _ := r.do(http.MethodGet, "/v1/status", "", nil, nil)
 	descs, _ := st["descriptors"].(map[string]any)
@@ -126,6 +126,24 @@ func TestAgentAPIEndpointsAndBadInput(t *testing.T) {
 	}
 	if status, m := r.post("/v1/reply", `{"session_key":"`+fmt.Sprint(ev["session_key"])+`","content":"by session"}`); status != 200 || m["success"] != true {
 		t.Fatalf("reply by session key = %d %v", status, m)
+	}
+
+	// --chat-memory 2: two more chats, and the first is forgotten.
+	for _, chat := range []string{"chat-2", "chat-3"} {
+		id, _ := r.srv.EnqueueInbound(inboundEvent("discord", chat, "m-"+chat, "hi "+chat))
+		if err := r.srv.WaitAcked(testCtx(t), id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, st, _ := r.do(http.MethodGet, "/v1/status", "", nil, nil); st["chats_remembered"] != 2.0 {
+		t.Errorf("chats remembered = %v, want --chat-memory's 2", st["chats_remembered"])
+	}
+	from = len(r.srv.Outbounds())
+	r.post("/v1/actions", `{"op":"send","chat_id":"chat-r","content":"forgotten chat"}`)
+	if o, _ := r.waitOutbound(from, "a send to the forgotten chat", func(o relaytest.OutboundFrame) bool {
+		return o.Action["content"] == "forgotten chat"
+	}); o.Platform != "" || fmt.Sprint(o.Action["metadata"]) != "map[]" {
+		t.Errorf("a send to a chat no longer remembered = %+v, want it untagged", o)
 	}
 }
 
