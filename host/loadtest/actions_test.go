@@ -48,3 +48,44 @@ func TestRunActions(t *testing.T) {
 		t.Fatal("a phase of 0 actions ran")
 	}
 }
+
+// TestRunActionsKeepsItsWindow holds every request until the test has seen
+// the window fill, then watches, for a moment, that no request beyond the
+// window arrives. Under a heavy load a window overrun might show up too
+// late to be seen; it can never fail a correct window.
+func TestRunActionsKeepsItsWindow(t *testing.T) {
+	const window = 4
+	arrived := make(chan struct{}, 4*window)
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		arrived <- struct{}{}
+		<-release
+		_, _ = io.WriteString(w, `{"success":true}`)
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := RunActions(ctx, ActionLoad{URL: srv.URL, Token: "t", Count: 3 * window, Window: window})
+		done <- err
+	}()
+	for range window {
+		select {
+		case <-arrived:
+		case <-ctx.Done():
+			t.Fatal("the window never filled")
+		}
+	}
+	watch := time.NewTimer(200 * time.Millisecond)
+	select {
+	case <-arrived:
+		t.Error("a request beyond the window arrived while the window was full")
+	case <-watch.C:
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
