@@ -68,8 +68,8 @@ func (apiLink) Descriptor(string) (relay.Descriptor, bool) {
 			"send_media", "prompt", "react", "thread_create", "thread_rename", "delete"}}, true
 }
 func (l apiLink) DefaultDescriptor() (relay.Descriptor, bool) { return l.Descriptor("discord") }
-func (apiLink) Ready() bool                                 { return true }
-func (apiLink) State() relay.State                          { return relay.StateConnected }
+func (apiLink) Ready() bool                                   { return true }
+func (apiLink) State() relay.State                            { return relay.StateConnected }
 
 // BenchmarkForwardThroughAgentAPI is BenchmarkForward with the agent API
 // in the path, as relay-host runs (typing and reactions on): the event's
