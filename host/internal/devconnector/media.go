@@ -65,13 +65,14 @@ type mediaFile struct {
 // mediaStore keeps the hosted files, oldest first, within the store's
 // bounds.
 type mediaStore struct {
+	max   int // the largest file taken: MaxMediaBytes; smaller in tests
 	mu    sync.Mutex
 	files map[string]mediaFile
 	order []string
 	bytes int
 }
 
-func newMediaStore() *mediaStore { return &mediaStore{files: map[string]mediaFile{}} }
+func newMediaStore() *mediaStore { return &mediaStore{max: MaxMediaBytes, files: map[string]mediaFile{}} }
 
 // put stores a file under a new id, forgetting the oldest files as needed.
 func (m *mediaStore) put(f mediaFile) string {
@@ -109,8 +110,8 @@ func (m *mediaStore) has(id string) bool {
 // file is then served at MediaURL(id) to a bearer the connector accepts.
 // It fails when data is over MaxMediaBytes.
 func (s *Server) PutMedia(contentType, filename string, data []byte) (string, error) {
-	if len(data) > MaxMediaBytes {
-		return "", fmt.Errorf("devconnector: media of %d bytes is over the %d-byte cap", len(data), MaxMediaBytes)
+	if len(data) > s.media.max {
+		return "", fmt.Errorf("devconnector: media of %d bytes is over the %d-byte cap", len(data), s.media.max)
 	}
 	return s.media.put(mediaFile{data: append([]byte(nil), data...), contentType: contentType, filename: filename}), nil
 }
@@ -147,18 +148,18 @@ func (s *Server) serveMediaUpload(w http.ResponseWriter, r *http.Request) {
 	case !s.authorized(r):
 		s.mediaFail(w, req, http.StatusUnauthorized, "unauthorized")
 		return
-	case r.ContentLength > MaxMediaBytes:
-		s.mediaFail(w, req, http.StatusRequestEntityTooLarge, fmt.Sprintf("the file is over the %d-byte cap", MaxMediaBytes))
+	case r.ContentLength > int64(s.media.max):
+		s.mediaFail(w, req, http.StatusRequestEntityTooLarge, fmt.Sprintf("the file is over the %d-byte cap", s.media.max))
 		return
 	case utf8.RuneCountInString(req.Filename) > MaxMediaFilename:
 		s.mediaFail(w, req, http.StatusBadRequest, fmt.Sprintf("X-Media-Filename is over %d characters", MaxMediaFilename))
 		return
 	}
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxMediaBytes))
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(s.media.max)))
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		s.mediaFail(w, req, http.StatusRequestEntityTooLarge, fmt.Sprintf("the file is over the %d-byte cap", MaxMediaBytes))
+		s.mediaFail(w, req, http.StatusRequestEntityTooLarge, fmt.Sprintf("the file is over the %d-byte cap", s.media.max))
 		return
 	case err != nil:
 		s.mediaFail(w, req, http.StatusBadRequest, "cannot read the body")
