@@ -72,7 +72,9 @@ type mediaStore struct {
 	bytes int
 }
 
-func newMediaStore() *mediaStore { return &mediaStore{max: MaxMediaBytes, files: map[string]mediaFile{}} }
+func newMediaStore() *mediaStore {
+	return &mediaStore{max: MaxMediaBytes, files: map[string]mediaFile{}}
+}
 
 // put stores a file under a new id, forgetting the oldest files as needed.
 func (m *mediaStore) put(f mediaFile) string {
