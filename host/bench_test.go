@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/relayhost/relay-host/host/agent"
+	"github.com/relayhost/relay-host/host/agentapi"
 	"github.com/relayhost/relay-host/host/internal/wire"
 	"github.com/relayhost/relay-host/host/relay"
 	"github.com/relayhost/relay-host/pluginapi"
@@ -53,5 +54,50 @@ func BenchmarkReplyEncode(b *testing.B) {
 		if _, err := wire.EncodeOutbound("0123456789abcdef0123456789abcdef", action, platform, "bot1"); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// apiLink is nopLink as the agent API sees it: always ready, with the
+// Discord descriptor of the dev connector.
+type apiLink struct{ nopLink }
+
+func (apiLink) Interrupt(string, string) error { return nil }
+func (apiLink) Descriptor(string) (relay.Descriptor, bool) {
+	return relay.Descriptor{Platform: "discord", MaxMessageLength: 2000, LenUnit: "chars", MarkdownDialect: "discord",
+		SupportsEdit: true, SupportsThreads: true, SupportedOps: []string{"send", "edit", "typing", "follow_up", "get_chat_info",
+			"send_media", "prompt", "react", "thread_create", "thread_rename", "delete"}}, true
+}
+func (l apiLink) DefaultDescriptor() (relay.Descriptor, bool) { return l.Descriptor("discord") }
+func (apiLink) Ready() bool                                   { return true }
+func (apiLink) State() relay.State                            { return relay.StateConnected }
+
+// BenchmarkForwardThroughAgentAPI is BenchmarkForward with the agent API
+// in the path, as relay-host runs (typing and reactions on): the event's
+// chat remembered, its admission and destination, the signals around the
+// delivery (none for an interaction), the reply through Service.Reply.
+// The difference to BenchmarkForward is the agent API's cost per forward.
+func BenchmarkForwardThroughAgentAPI(b *testing.B) {
+	h, err := New(Config{Identities: []relay.Identity{{Platform: "discord", BotID: "bot1"}}, Plugins: &fakePlugins{}, Agent: agent.Echo{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	svc, err := agentapi.New(agentapi.Config{Link: apiLink{}, Identities: []relay.Identity{{Platform: "discord", BotID: "bot1"}},
+		Typing: true, Reactions: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h.UseAgentAPI(svc)
+	h.Attach(nopLink{})
+	defer h.Stop()
+	f := pluginapi.Forward{Platform: "discord", BotID: "bot1", Method: "POST", Path: "/interactions", Body: []byte("/ask hi")}
+	ids := make([]string, b.N)
+	for i := range ids {
+		ids[i] = "pbuf-" + string(rune('a'+i%26)) + string(rune(i))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		f.BufferID = ids[i]
+		h.forward(f)
 	}
 }

@@ -65,11 +65,31 @@ type Step struct {
 	Forward pluginapi.Forward
 	// Result is the plugin's answer (StagePlugin, when Err is nil).
 	Result pluginapi.Result
-	// Event is the event handed to the agent (StageAgent).
+	// Event is the event handed to the agent (StageAgent, StageAnswer).
 	Event pluginapi.MessageEvent
-	// Reply is the agent's reply, "" for none (StageAgent).
+	// EventID is the event's id as the agent saw it (StageAgent,
+	// StageAnswer).
+	EventID string
+	// Reply is the agent's reply, "" for none (StageAgent, StageAnswer).
 	Reply string
-	// Err is the failure, if the stage failed.
+	// Actions is how many actions the agent's answer carries (StageAgent).
+	Actions int
+	// Swallowed marks an event kept from the agent: a prompt answer for
+	// another gateway, a repeat, or one for an expired prompt (StageAgent).
+	Swallowed bool
+	// Status is the agent API's status for the reply (StageAnswer; 0 when
+	// there was no reply).
+	Status int
+	// Parts is how many messages the reply went out in (StageAnswer).
+	Parts int
+	// Fallback is "send" when a follow_up reply fell back to a send
+	// (StageAnswer).
+	Fallback string
+	// ActionOutcomes are the results of the answer's actions, in order
+	// (StageAnswer).
+	ActionOutcomes []ActionOutcome
+	// Err is the failure, if the stage failed (for StageAnswer: the
+	// reply's).
 	Err error
 }
 
@@ -77,6 +97,9 @@ type Step struct {
 const (
 	StagePlugin = "plugin"
 	StageAgent  = "agent"
+	// StageAnswer reports an agent's answer sent after the delivery was
+	// settled (with the agent API only).
+	StageAnswer = "answer"
 )
 
 // Host turns deliveries from the connector into agent turns and replies. It
@@ -93,6 +116,7 @@ type Host struct {
 	workers *workerPool
 	link    Link
 	linkSet chan struct{}
+	api     AgentAPI // set by UseAgentAPI before the link runs
 
 	mu    sync.Mutex
 	turns map[string]map[*turn]struct{} // session key → running turns
@@ -160,19 +184,20 @@ func (h *Host) Inbound(ev pluginapi.MessageEvent, bufferID string) {
 		defer h.work.Done()
 		defer h.active.end()
 		h.deliver(ev.Source.Platform, "inbound", bufferID, func() (bool, []reply) {
-			r, err := h.turn(ev)
+			r, err := h.turn(ev, inboundEventID(bufferID, ev), h.botID(ev.Source.Platform))
 			if err != nil {
 				h.log.Warn("inbound event not taken by the agent; left un-acknowledged for redelivery",
 					"platform", ev.Source.Platform, "chat_id", ev.Source.ChatID, "buffer_id", bufferID, "error", err)
 				return false, nil
 			}
-			return true, []reply{{ev, r}}
+			return true, []reply{r}
 		})
 	})
 }
 
 // InterruptInbound implements relay.Handler: it cancels the agent turns
-// running for that session key, and no others.
+// running for that session key, and no others, and tells an agent that
+// takes interrupt notices (agent.Interrupter).
 func (h *Host) InterruptInbound(sessionKey, chatID string) {
 	h.mu.Lock()
 	n := len(h.turns[sessionKey])
@@ -181,12 +206,7 @@ func (h *Host) InterruptInbound(sessionKey, chatID string) {
 	}
 	h.mu.Unlock()
 	h.log.Info("interrupt received", "session_key", sessionKey, "chat_id", chatID, "turns_cancelled", n)
-}
-
-// reply is an agent's answer to one event.
-type reply struct {
-	ev   pluginapi.MessageEvent
-	text string
+	h.notifyInterrupt(sessionKey, chatID)
 }
 
 // forward handles one passthrough forward.
@@ -217,15 +237,15 @@ func (h *Host) forward(f pluginapi.Forward) {
 			return true, nil
 		}
 		replies := make([]reply, 0, len(res.Events))
-		for _, ev := range res.Events {
-			text, err := h.turn(ev)
+		for i, ev := range res.Events {
+			r, err := h.turn(ev, forwardEventID(f, i, ev), f.BotID)
 			if err != nil {
 				h.log.Warn("event not taken by the agent; forward left un-acknowledged for redelivery",
 					"platform", f.Platform, "path", f.Path, "buffer_id", f.BufferID, "session_key", ev.SessionKey, "error", err)
 				h.observe(f.Platform, "failed")
 				return false, nil
 			}
-			replies = append(replies, reply{ev, text})
+			replies = append(replies, r)
 		}
 		h.observe(f.Platform, string(pluginapi.Handled))
 		return true, replies
@@ -234,7 +254,7 @@ func (h *Host) forward(f pluginapi.Forward) {
 
 // deliver runs one delivery with the buffered-delivery rules: a settled
 // replay is acked again and not re-run; a delivery is acked only once it is
-// settled (handed off or deliberately dropped); replies go out after the ack.
+// settled (handed off or deliberately dropped); answers go out after the ack.
 func (h *Host) deliver(platform, kind, bufferID string, run func() (settled bool, replies []reply)) {
 	start := time.Now()
 	if bufferID != "" {
@@ -263,9 +283,7 @@ func (h *Host) deliver(platform, kind, bufferID string, run func() (settled bool
 		m.ForwardLatency(platform, time.Since(start))
 	}
 	for _, r := range replies {
-		if r.text != "" {
-			h.sendReply(r.ev, r.text)
-		}
+		h.answer(r)
 	}
 }
 
@@ -300,40 +318,10 @@ func (h *Host) ack(bufferID string) {
 	}
 }
 
-// turn hands one event to the agent, cancellable by an interrupt for its
-// session.
-func (h *Host) turn(ev pluginapi.MessageEvent) (string, error) {
-	ctx, cancel := context.WithCancel(h.ctx)
-	defer cancel()
-	t := &turn{cancel: cancel}
-	h.mu.Lock()
-	if h.turns[ev.SessionKey] == nil {
-		h.turns[ev.SessionKey] = map[*turn]struct{}{}
-	}
-	h.turns[ev.SessionKey][t] = struct{}{}
-	h.mu.Unlock()
-	defer func() {
-		h.mu.Lock()
-		delete(h.turns[ev.SessionKey], t)
-		if len(h.turns[ev.SessionKey]) == 0 {
-			delete(h.turns, ev.SessionKey)
-		}
-		h.mu.Unlock()
-	}()
-	start := time.Now()
-	text, err := h.cfg.Agent.Deliver(ctx, ev)
-	if m := h.cfg.Metrics; m != nil {
-		m.AgentTurn(time.Since(start), err)
-	}
-	if h.cfg.Trace != nil {
-		h.cfg.Trace(Step{Stage: StageAgent, Event: ev, Reply: text, Err: err})
-	}
-	return text, err
-}
-
-// sendReply sends an agent's reply the way the event's egress kind says:
-// a follow_up naming the session for interaction events (the connector holds
-// the token), a send to the chat otherwise.
+// sendReply sends an agent's reply the way the event's egress kind says,
+// without the agent API (see UseAgentAPI): a follow_up naming the session
+// for interaction events (the connector holds the token), a send to the
+// chat otherwise.
 func (h *Host) sendReply(ev pluginapi.MessageEvent, text string) {
 	l := h.waitLink()
 	if l == nil {

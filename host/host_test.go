@@ -84,8 +84,8 @@ func (p *fakePlugins) callCount() int {
 // gatedAgent takes events only when told to, to test interrupts and order.
 type failingAgent struct{}
 
-func (failingAgent) Deliver(context.Context, pluginapi.MessageEvent) (string, error) {
-	return "", errors.New("agent down")
+func (failingAgent) Deliver(context.Context, agent.Event) (agent.Answer, error) {
+	return agent.Answer{}, errors.New("agent down")
 }
 
 func newHost(t *testing.T, ag agent.Agent) (*Host, *fakeLink, *fakePlugins) {
@@ -252,11 +252,11 @@ type startedTurn struct {
 	ctx        context.Context
 }
 
-func (a blockingAgent) Deliver(ctx context.Context, ev pluginapi.MessageEvent) (string, error) {
+func (a blockingAgent) Deliver(ctx context.Context, ev agent.Event) (agent.Answer, error) {
 	a.started <- startedTurn{ev.SessionKey, ctx}
 	<-ctx.Done()
 	a.ended <- ev.SessionKey
-	return "", ctx.Err()
+	return agent.Answer{}, ctx.Err()
 }
 
 func TestInterruptCancelsOnlyThatSession(t *testing.T) {

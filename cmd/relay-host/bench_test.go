@@ -10,7 +10,8 @@ import (
 // and plugins and checks that every figure is there. It asserts nothing
 // about speed: benchmarks are never timed tests.
 func TestBenchReportsEveryFigure(t *testing.T) {
-	r := relayHost(t, "", "bench", "--plugins-dir", pluginsDir(t, false), "--count", "300", "--latency-count", "100", "--json")
+	r := relayHost(t, "", "bench", "--plugins-dir", pluginsDir(t, false), "--count", "300", "--latency-count", "100",
+		"--action-count", "400", "--action-window", "16", "--json")
 	if r.code != 0 {
 		t.Fatalf("bench exit %d:\n%s", r.code, r.stderr)
 	}
@@ -26,7 +27,12 @@ func TestBenchReportsEveryFigure(t *testing.T) {
 		UpMs     float64 `json:"plugins_up_ms"`
 		ReadyMs  float64 `json:"host_ready_ms"`
 		Recovery float64 `json:"recovery_ms"`
-		Targets  []struct {
+		Actions  *struct {
+			Window     int         `json:"window"`
+			Throughput actionPhase `json:"throughput"`
+			Latency    actionPhase `json:"latency"`
+		} `json:"actions"`
+		Targets []struct {
 			Name string `json:"name"`
 			Got  string `json:"got"`
 		} `json:"targets"`
@@ -49,16 +55,21 @@ func TestBenchReportsEveryFigure(t *testing.T) {
 	if rep.UpMs <= 0 || rep.ReadyMs < rep.UpMs || rep.Recovery <= 0 {
 		t.Errorf("plugins up %v ms, ready %v ms, recovery %v ms", rep.UpMs, rep.ReadyMs, rep.Recovery)
 	}
-	if len(rep.Targets) != 6 {
-		t.Errorf("%d targets judged, want DESIGN §8's six", len(rep.Targets))
+	if a := rep.Actions; a == nil || a.Window != 16 || a.Throughput.Actions != 400 || a.Throughput.PerSecond <= 0 ||
+		a.Throughput.P99 <= 0 || a.Latency.Actions != 100 || a.Latency.Offered <= 0 || a.Throughput.CPU.Peer <= 0 {
+		t.Errorf("actions phases = %+v", rep.Actions)
+	}
+	if len(rep.Targets) != 8 {
+		t.Errorf("%d targets judged, want DESIGN §8's eight", len(rep.Targets))
 	}
 
 	// The human form says the same, with the ratio.
-	r = relayHost(t, "", "bench", "--plugins-dir", pluginsDir(t, false), "--count", "200", "--rate", "0", "--mix", "slash")
+	r = relayHost(t, "", "bench", "--plugins-dir", pluginsDir(t, false), "--count", "200", "--rate", "0", "--mix", "slash", "--action-count", "300")
 	if r.code != 0 {
 		t.Fatalf("bench exit %d:\n%s", r.code, r.stderr)
 	}
-	for _, want := range []string{"raw peer", "end to end", "ratio end to end / raw", "relay-plugin-discord", "plugins up", "kill -9", "DESIGN §8 target"} {
+	for _, want := range []string{"raw peer", "end to end", "ratio end to end / raw", "relay-plugin-discord", "plugins up", "kill -9",
+		"agent API: POST /v1/actions send", "unbounded, 64 in flight", "agent API actions/s, 64 in flight", "DESIGN §8 target"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("bench output lacks %q:\n%s", want, r.stdout)
 		}
@@ -73,6 +84,16 @@ type phase struct {
 	P50       float64 `json:"p50_ms"`
 	P99       float64 `json:"p99_ms"`
 	Max       float64 `json:"max_ms"`
+}
+
+type actionPhase struct {
+	Actions   int     `json:"actions"`
+	PerSecond float64 `json:"actions_per_second"`
+	Offered   float64 `json:"offered_per_second"`
+	P99       float64 `json:"p99_ms"`
+	CPU       struct {
+		Peer float64 `json:"peer"`
+	} `json:"cpu_us_per_action"`
 }
 
 type memory struct {

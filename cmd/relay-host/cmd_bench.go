@@ -24,6 +24,11 @@ Discord plugin → echo agent → follow_up back: a warm-up, an unbounded phase
 kill -9 of the Discord plugin (time until a forward is served again). Then
 it stops the host with SIGTERM.
 
+The host serves the agent API on loopback during the run: bench also sends
+agent API actions (POST /v1/actions send → outbound frame → the connector's
+result → the HTTP answer), as fast as --action-window requests in flight
+allow (actions/s), then at the offered --rate (request→answer latency).
+
 Forwards/s counts a forward once it is acked and its follow-up came back.
 Each phase keeps at most --window forwards un-acked. For the memory figure of
 DESIGN §8 run the end-to-end phase for a minute: --duration 60s.
@@ -44,7 +49,9 @@ func benchCommand(ctx context.Context, env *environment, args []string) error {
 	duration := fs.Duration("duration", 0, "run the end-to-end throughput phase this long instead of --count, e.g. 60s")
 	window := fs.Int("window", loadtest.DefaultWindow, "forwards in flight (sent, not yet acked) at most")
 	rate := fs.Float64("rate", loadtest.DefaultRate, "offered forwards/s of the latency phase; 0 skips it (unbounded latencies are still reported)")
-	latencyCount := fs.Int("latency-count", loadtest.DefaultLatencyCount, "forwards in the latency phase")
+	latencyCount := fs.Int("latency-count", loadtest.DefaultLatencyCount, "forwards (and agent API actions) in the latency phases")
+	actionCount := fs.Int("action-count", loadtest.DefaultActionCount, "agent API actions in the unbounded actions phase; 0 skips the agent API phases")
+	actionWindow := fs.Int("action-window", loadtest.DefaultActionWindow, "agent API actions in flight in the unbounded actions phase")
 	fs.StringVar(&mix, "mix", loadtest.MixAll, "payload mix: all (slash and context-menu commands, buttons, selects, modals) or slash")
 	fs.StringVar(&profile, "cpuprofile", "", "write a CPU profile of the host under test to this file (go tool pprof)")
 	asJSON := fs.Bool("json", false, "print the report as one JSON object")
@@ -65,6 +72,13 @@ func benchCommand(ctx context.Context, env *environment, args []string) error {
 		return fs.usageErrorf("--latency-count must be positive")
 	case *duration < 0:
 		return fs.usageErrorf("--duration must be positive")
+	case *actionCount < 0:
+		return fs.usageErrorf("--action-count must be 0 (skip) or positive")
+	case *actionWindow <= 0:
+		return fs.usageErrorf("--action-window must be positive")
+	}
+	if *actionCount == 0 {
+		*actionCount = -1 // loadtest: a negative count skips the phases
 	}
 	if err := loadtest.CheckLoopback(addr); err != nil {
 		return fmt.Errorf("--connector-addr: %w", err)
@@ -86,7 +100,8 @@ func benchCommand(ctx context.Context, env *environment, args []string) error {
 	}
 	rep, err := loadtest.Bench(ctx, loadtest.BenchConfig{
 		Exe: exe, PluginsDir: dir, ConnectorAddr: addr, Count: *count, Duration: *duration, Window: *window,
-		Rate: *rate, LatencyCount: *latencyCount, Mix: mix, HostEnv: hostEnv, Progress: env.stderr,
+		Rate: *rate, LatencyCount: *latencyCount, ActionCount: *actionCount, ActionWindow: *actionWindow,
+		Mix: mix, HostEnv: hostEnv, Progress: env.stderr,
 	})
 	if err != nil {
 		return err

@@ -20,8 +20,16 @@ https://…, it is normalised), authenticates with an HMAC token minted from
 the gateway id and secret, announces each --identity, and then runs every
 passthrough forward through the plugin for its platform, hands the events to
 the agent, acknowledges buffered deliveries once handed off, and sends the
-agent's replies back (a token-less follow_up for Discord interactions). It
-reconnects with capped, jittered backoff when the link drops.
+agent's replies back (a token-less follow_up for Discord interactions), split
+to fit the chat. It reconnects with capped, jittered backoff when the link
+drops.
+
+With --agent-api, agents act through relay-host over HTTP: send, edit,
+typing, prompts with buttons, reactions, files, replies long after the event
+(docs/agents.md). Every request carries the token of --agent-api-token-file
+(or $RELAY_AGENT_API_TOKEN) as a bearer; run will not serve the API without
+one. Typing heartbeats and processing reactions go to the chats whose
+platform takes them unless --typing=false / --reactions=false.
 
 The secret is read from --secret-file (or $RELAY_SECRET); it is never logged
 and never passed to plugins.
@@ -106,6 +114,7 @@ func runCommand(ctx context.Context, env *environment, args []string) error {
 	var idArgs identityArgs
 	var lf logFlags
 	var ctl controlFlags
+	var api agentAPIConfig
 	fs.stringVar(&connector, "connector", "RELAY_CONNECTOR_URL", "", "connector URL, e.g. https://connector.example (required)")
 	fs.stringVar(&gatewayID, "gateway-id", "RELAY_GATEWAY_ID", "", "this gateway's id at the connector")
 	fs.stringVar(&secretFile, "secret-file", "RELAY_SECRET_FILE", "", "file holding the per-gateway secret (or set $RELAY_SECRET)")
@@ -113,8 +122,11 @@ func runCommand(ctx context.Context, env *environment, args []string) error {
 	fs.Var(&idArgs, "identity", "PLATFORM:BOT_ID the gateway fronts, e.g. discord:123456789012345678; repeatable (or comma-separated), the first is the default (required)")
 	fs.pluginsDirFlag(&dir)
 	fs.stringVar(&agentName, "agent", "RELAY_AGENT", agent.NameStdout, "agent that takes events: echo (replies \"echo: <text>\"), stdout (JSON lines on standard output, no replies) or webhook (POST to --agent-url)")
-	fs.stringVar(&agentURL, "agent-url", "RELAY_AGENT_URL", "", "URL the webhook agent POSTs each event to; a JSON answer {\"reply\": \"…\"} is sent back")
+	fs.stringVar(&agentURL, "agent-url", "RELAY_AGENT_URL", "", "URL the webhook agent POSTs each event to; a JSON answer {\"reply\": \"…\", \"actions\": […]} is sent back and run")
 	fs.stringVar(&listen, "listen", "RELAY_LISTEN", "", "address to serve /metrics, /healthz, /readyz and /wake on, e.g. 127.0.0.1:9090 (default: off)")
+	if err := fs.agentAPIFlags(&api, ""); err != nil {
+		return err
+	}
 	var pf pluginFlags
 	if err := pf.add(fs); err != nil {
 		return err
@@ -164,6 +176,9 @@ func runCommand(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := api.prepareRun(env, logger); err != nil {
+		return err
+	}
 	applyMemoryDefaults(env)
 	stopProfile, err := startProfile(env)
 	if err != nil {
@@ -173,7 +188,7 @@ func runCommand(ctx context.Context, env *environment, args []string) error {
 	defer startPolicies(logger, plan)()
 	return runGateway(ctx, gatewayConfig{
 		connector: connector, gatewayID: gatewayID, secret: secret, identities: ids,
-		pluginsDir: dir, plugins: pf, agent: ag, listen: listen, logger: logger, link: plan.link,
+		pluginsDir: dir, plugins: pf, agent: ag, listen: listen, logger: logger, link: plan.link, agentAPI: api,
 	})
 }
 

@@ -425,11 +425,11 @@ func TestDevAddrInUseSaysHowToPickAnother(t *testing.T) {
 // as a real process with the plugins beside it, checks that every sample's
 // story is printed in order, then interrupts it.
 func TestDevDemoRunsEverySampleThenStopsCleanly(t *testing.T) {
-	p := start(t, []string{"NO_COLOR=1", "RELAY_LOG_LEVEL=warn"}, "dev", "--demo", "--addr", "127.0.0.1:0")
+	p := start(t, []string{"NO_COLOR=1", "RELAY_LOG_LEVEL=warn"}, "dev", "--demo", "--addr", "127.0.0.1:0", "--agent-api", "127.0.0.1:0")
 	ctx, cancel := context.WithTimeout(t.Context(), devTestWait)
 	defer cancel()
 	var lines []string
-	summary := regexp.MustCompile(`^Demo done: 5 samples, 4 follow-ups matched, 1 dropped by the plugin \(no reply\), in \S+ \(\S+ since start\)$`)
+	summary := regexp.MustCompile(`^Demo done: 9 samples, 10 follow-ups matched, 5 other actions \(edit ×2, typing ×2, prompt\), 1 dropped by the plugin \(no reply\), in \S+ \(\S+ since start\)$`)
 	for done := false; !done; {
 		select {
 		case line, ok := <-p.lines:
@@ -469,10 +469,11 @@ func TestDevDemoRunsEverySampleThenStopsCleanly(t *testing.T) {
 	awaitGone(t, plugins)
 }
 
-// checkDemoStory checks that each sample printed every step, in order.
+// checkDemoStory checks that each sample printed every step, in order, and
+// that the agent API samples show their actions.
 func checkDemoStory(t *testing.T, lines []string) {
 	t.Helper()
-	header := regexp.MustCompile(`^\[(\d)/5\] `)
+	header := regexp.MustCompile(`^\[(\d)/9\] `)
 	blocks := map[string][]string{}
 	cur := ""
 	for _, l := range lines {
@@ -484,28 +485,58 @@ func checkDemoStory(t *testing.T, lines []string) {
 			blocks[cur] = append(blocks[cur], strings.TrimSpace(l))
 		}
 	}
-	discordSteps := []string{"received", "answered", "forwarded", "plugin", "agent", "acked", "follow-up"}
-	twilioSteps := []string{"received", "answered", "forwarded", "plugin", "acked"}
-	for i := 1; i <= 5; i++ {
+	story := "received answered forwarded plugin "
+	want := map[string]string{
+		"1": story + "agent acked follow-up",
+		"2": story + "agent acked follow-up",
+		"3": story + "agent acked follow-up",
+		"4": story + "agent acked follow-up",
+		"5": story + "acked",
+		"6": story + "follow-up edit edit agent acked",
+		"7": story + "typing typing agent acked follow-up",
+		"8": story + "prompt agent acked follow-up the " + story + "agent acked follow-up",
+		"9": story + "agent acked follow-up follow-up answer",
+	}
+	for i := 1; i <= 9; i++ {
 		n := fmt.Sprint(i)
-		want := discordSteps
-		if i == 5 {
-			want = twilioSteps
-		}
 		var labels []string
 		for _, l := range blocks[n] {
 			labels = append(labels, strings.Fields(l)[0])
 		}
-		if strings.Join(labels, " ") != strings.Join(want, " ") {
-			t.Errorf("sample %s printed steps %v, want %v:\n%s", n, labels, want, strings.Join(blocks[n], "\n"))
+		if strings.Join(labels, " ") != want[n] {
+			t.Errorf("sample %s printed steps %v, want %v:\n%s", n, labels, want[n], strings.Join(blocks[n], "\n"))
 			continue
 		}
-		last := blocks[n][len(blocks[n])-1]
+		b := blocks[n]
+		last := b[len(b)-1]
 		switch {
 		case i < 5 && !strings.Contains(last, "matched interaction 130000000000000000"+n):
 			t.Errorf("sample %s: follow-up line %q does not match its interaction", n, last)
-		case i == 5 && !strings.Contains(blocks[n][3], "dropped"):
-			t.Errorf("sample 5: plugin line %q, want the twilio drop", blocks[n][3])
+		case i == 5 && !strings.Contains(b[3], "dropped"):
+			t.Errorf("sample 5: plugin line %q, want the twilio drop", b[3])
+		case i == 6 && (!strings.Contains(b[4], "matched interaction 1300000000000000006: Counting: 1") ||
+			!strings.HasSuffix(b[6], "Counting: 1 2 3 → ok")):
+			t.Errorf("sample 6: the reply and its edits are %q, %q", b[4], b[6])
+		case i == 7 && (!strings.Contains(b[4], "typing in chat 1200000000000000001 → ok") || !strings.Contains(b[8], "matched interaction 1300000000000000007")):
+			t.Errorf("sample 7: %q, %q", b[4], b[8])
+		case i == 8 && !checkPromptStory(b):
+			t.Errorf("sample 8: the prompt, its press and the answer do not line up:\n%s", strings.Join(b, "\n"))
+		case i == 9 && (!strings.Contains(b[6], "chars)") || !strings.Contains(b[7], "matched interaction 1300000000000000009 (again)") ||
+			!strings.Contains(b[8], "reply went out as 2 messages")):
+			t.Errorf("sample 9: the reply is not split in two:\n%s", strings.Join(b, "\n"))
 		}
 	}
+}
+
+// checkPromptStory checks sample 8: the prompt the agent sent carries a
+// minted id, the demo presses its button, and the press reaches the agent
+// as the prompt's answer and is followed up.
+func checkPromptStory(b []string) bool {
+	m := regexp.MustCompile(`^prompt +prompt ([0-9a-f]{6}\.[0-9a-f]{8}) in chat 1200000000000000001: "Deploy web to production\?" \[approve: Approve\] \[deny: Deny\] → (dev-msg-\d+)$`).FindStringSubmatch(b[4])
+	return m != nil &&
+		strings.Contains(b[7], "matched interaction 1300000000000000008: Waiting for approval (prompt "+m[1]+").") &&
+		b[8] == "the demo presses [Approve] on prompt "+m[1]+" (message "+m[2]+")" &&
+		strings.Contains(b[12], `command "/approve"`) &&
+		strings.Contains(b[13], `dev agent replied "Approved: deploying web to production."`) &&
+		strings.Contains(b[15], "matched interaction 1300000000000000010: Approved")
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/relayhost/relay-host/host"
@@ -27,53 +28,75 @@ const demoSampleWait = 10 * time.Second
 const demoRequestTimeout = 10 * time.Second
 
 // samples holds the demo's sample requests: small real-shaped Discord
-// interactions (after plugins/discord/convert/testdata/golden) and a Twilio
-// SMS webhook.
+// interactions (after plugins/discord/convert/testdata/golden), a Twilio
+// SMS webhook, and the button press template (8-press.json, whose
+// {{custom_id}} and {{message_id}} the demo fills in from the prompt it
+// presses).
 //
 //go:embed samples
 var samples embed.FS
+
+// pressTemplate is the button press the demo sends on a prompt.
+const pressTemplate = "samples/8-press.json"
 
 // demoSample is one request the demo sends through the edge.
 type demoSample struct {
 	title    string
 	platform string
 	file     string
+	// press is the option the demo presses on the prompt the sample's
+	// story sent, once that story has ended ("" for none).
+	press string
 }
 
-// demoSamples lists the samples in the order the demo sends them.
-func demoSamples() []demoSample {
-	return []demoSample{
-		{"slash command with options: /ask", edge.PlatformDiscord, "samples/1-slash-command.json"},
-		{"button press", edge.PlatformDiscord, "samples/2-button.json"},
-		{"select menu, two values, in a DM", edge.PlatformDiscord, "samples/3-select.json"},
-		{"modal submit, two fields", edge.PlatformDiscord, "samples/4-modal.json"},
-		{"Twilio SMS webhook", edge.PlatformTwilio, "samples/5-twilio-sms.form"},
+// demoSamples lists the samples in the order the demo sends them; the last
+// four need dev's own agent (ownAgent), which acts through the agent API.
+func demoSamples(ownAgent bool) []demoSample {
+	list := []demoSample{
+		{"slash command with options: /ask", edge.PlatformDiscord, "samples/1-slash-command.json", ""},
+		{"button press", edge.PlatformDiscord, "samples/2-button.json", ""},
+		{"select menu, two values, in a DM", edge.PlatformDiscord, "samples/3-select.json", ""},
+		{"modal submit, two fields", edge.PlatformDiscord, "samples/4-modal.json", ""},
+		{"Twilio SMS webhook", edge.PlatformTwilio, "samples/5-twilio-sms.form", ""},
 	}
+	if ownAgent {
+		list = append(list,
+			demoSample{"streamed answer: a reply, then edits (/stream)", edge.PlatformDiscord, "samples/6-stream.json", ""},
+			demoSample{"typing heartbeats while the agent thinks (/think)", edge.PlatformDiscord, "samples/7-think.json", ""},
+			demoSample{"approval prompt, answered by a button press (/deploy)", edge.PlatformDiscord, "samples/8-deploy.json", "approve"},
+			demoSample{"long reply, split in parts (/ask, 2,300 characters)", edge.PlatformDiscord, "samples/9-long-reply.json", ""},
+		)
+	}
+	return list
 }
 
 // demoSummary counts what the demo saw.
 type demoSummary struct {
 	samples, matched, unmatched, dropped, failed int
+	actions                                      []string // ops of the other actions, in order
 	elapsed                                      time.Duration
 }
 
-// sampleOutcome is what became of one sample, read from the dev log.
+// sampleOutcome is what became of one request, read from the dev log.
 type sampleOutcome struct {
 	bufferID  string
 	plugin    *host.Step
-	agents    int
+	agents    int // agent steps, events kept from the agent included
 	agentErr  bool
-	replies   int
+	toAnswer  int // agent steps whose answer has a reply or actions
+	answered  int // answer steps: replies and actions sent
 	outbounds int
 	matched   int
+	actions   []string       // ops of the actions other than follow-ups and sends
+	prompt    *edge.Outbound // the last prompt the connector showed
 	acked     bool
 }
 
-// readOutcome reads a sample's outcome from the items logged since it was
-// sent (the demo sends one sample at a time).
+// readOutcome reads a request's outcome from the items logged since it was
+// sent (the demo sends one request at a time).
 func readOutcome(items []any) sampleOutcome {
 	var o sampleOutcome
-	// The sample's bufferId first: the host may report the plugin's result
+	// The request's bufferId first: the host may report the plugin's result
 	// before the edge has reported handing the forward over.
 	for _, it := range items {
 		switch x := it.(type) {
@@ -99,26 +122,40 @@ func readOutcome(items []any) sampleOutcome {
 			}
 		case edge.Sent:
 			o.outbounds++
-		case host.Step:
-			switch {
-			case x.Stage == host.StagePlugin && o.bufferID != "" && x.Forward.BufferID == o.bufferID && o.plugin == nil:
-				s := x
-				o.plugin = &s
-			case x.Stage == host.StageAgent:
-				o.agents++
-				if x.Err != nil {
-					o.agentErr = true
-				} else if x.Reply != "" {
-					o.replies++
-				}
+		case edge.Outbound:
+			o.outbounds++
+			o.actions = append(o.actions, x.Op)
+			if x.Op == "prompt" && x.Success {
+				p := x
+				o.prompt = &p
 			}
+		case host.Step:
+			o.addStep(x)
 		}
 	}
 	return o
 }
 
-// complete reports whether the sample's story has ended: the plugin failed,
-// or the forward was settled (acked) and every reply came back out.
+func (o *sampleOutcome) addStep(x host.Step) {
+	switch {
+	case x.Stage == host.StagePlugin && o.bufferID != "" && x.Forward.BufferID == o.bufferID && o.plugin == nil:
+		s := x
+		o.plugin = &s
+	case x.Stage == host.StageAgent:
+		o.agents++
+		switch {
+		case x.Err != nil:
+			o.agentErr = true
+		case !x.Swallowed && (x.Reply != "" || x.Actions > 0):
+			o.toAnswer++
+		}
+	case x.Stage == host.StageAnswer:
+		o.answered++
+	}
+}
+
+// complete reports whether the request's story has ended: the plugin
+// failed, or the forward was settled (acked) and every answer went out.
 func (o sampleOutcome) complete() bool {
 	switch {
 	case o.plugin == nil:
@@ -132,62 +169,116 @@ func (o sampleOutcome) complete() bool {
 	case o.agentErr:
 		return true
 	}
-	return o.acked && o.outbounds >= o.replies
+	return o.acked && o.answered >= o.toAnswer
+}
+
+// demo is one run of the demo.
+type demo struct {
+	edge   *edge.Edge
+	log    *devLog
+	bots   map[string]string
+	signer ed25519.PrivateKey
+	client *http.Client
+	sum    demoSummary
 }
 
 // runDemo sends every sample through the edge over HTTP, one at a time,
 // printing each step, and waits for each sample's story to end before the
-// next. signer, when set, signs the Discord samples.
-func runDemo(ctx context.Context, e *edge.Edge, log *devLog, botIDs map[string]string, signer ed25519.PrivateKey) (demoSummary, error) {
+// next. signer, when set, signs the Discord samples; ownAgent adds the
+// samples that need dev's own agent.
+func runDemo(ctx context.Context, e *edge.Edge, log *devLog, botIDs map[string]string, signer ed25519.PrivateKey, ownAgent bool) (demoSummary, error) {
 	start := time.Now()
-	list := demoSamples()
-	var sum demoSummary
-	client := &http.Client{Timeout: demoRequestTimeout}
+	list := demoSamples(ownAgent)
+	d := &demo{edge: e, log: log, bots: botIDs, signer: signer, client: &http.Client{Timeout: demoRequestTimeout}}
 	log.notef("")
 	log.notef("%s", log.heading(fmt.Sprintf("Demo: %d sample requests through the edge over HTTP", len(list))))
 	for i, s := range list {
 		if ctx.Err() != nil {
-			return sum, ctx.Err()
+			return d.sum, ctx.Err()
 		}
 		body, err := samples.ReadFile(s.file)
 		if err != nil {
-			return sum, fmt.Errorf("demo sample %s: %w", s.file, err)
+			return d.sum, fmt.Errorf("demo sample %s: %w", s.file, err)
 		}
 		log.notef("")
 		log.notef("%s", log.heading(fmt.Sprintf("[%d/%d] %s", i+1, len(list), s.title)))
-		from := log.mark()
-		sum.samples++
-		status, err := postSample(ctx, client, e, s, body, botIDs[s.platform], signer)
+		d.sum.samples++
+		o, err := d.play(ctx, s, body)
 		if err != nil {
-			sum.failed++
-			log.notef("  %s", err)
-			continue
+			return d.sum, err
 		}
-		if status != http.StatusOK {
-			sum.failed++
-			continue // refused at the edge: the refusal is already printed
+		if s.press != "" && o != nil {
+			if err := d.press(ctx, o.prompt, s.press); err != nil {
+				return d.sum, err
+			}
 		}
-		var o sampleOutcome
-		wctx, cancel := context.WithTimeout(ctx, demoSampleWait)
-		err = log.wait(wctx, from, func(items []any) bool { o = readOutcome(items); return o.complete() })
-		cancel()
-		log.flush()
-		switch {
-		case err != nil && ctx.Err() != nil:
-			return sum, ctx.Err()
-		case err != nil:
-			sum.failed++
-			log.notef("  sample did not finish within %s", demoSampleWait)
-		case o.plugin.Err != nil || o.agentErr:
-			sum.failed++
-		case o.plugin.Result.Disposition != pluginapi.Handled:
-			sum.dropped++
-		}
-		sum.matched += o.matched
-		sum.unmatched += o.outbounds - o.matched
 	}
-	sum.elapsed = time.Since(start)
-	return sum, nil
+	d.sum.elapsed = time.Since(start)
+	return d.sum, nil
+}
+
+// play sends one request and waits for its story to end; it returns the
+// outcome, nil when the request failed (already counted and printed). An
+// error ends the demo (ctx ended).
+func (d *demo) play(ctx context.Context, s demoSample, body []byte) (*sampleOutcome, error) {
+	from := d.log.mark()
+	status, err := postSample(ctx, d.client, d.edge, s, body, d.bots[s.platform], d.signer)
+	if err != nil {
+		d.sum.failed++
+		d.log.notef("  %s", err)
+		return nil, nil
+	}
+	if status != http.StatusOK {
+		d.sum.failed++
+		return nil, nil // refused at the edge: the refusal is already printed
+	}
+	var o sampleOutcome
+	wctx, cancel := context.WithTimeout(ctx, demoSampleWait)
+	err = d.log.wait(wctx, from, func(items []any) bool { o = readOutcome(items); return o.complete() })
+	cancel()
+	d.log.flush()
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return nil, ctx.Err()
+	case err != nil:
+		d.sum.failed++
+		d.log.notef("  did not finish within %s", demoSampleWait)
+		return nil, nil
+	case o.plugin.Err != nil || o.agentErr:
+		d.sum.failed++
+	case o.plugin.Result.Disposition != pluginapi.Handled:
+		d.sum.dropped++
+	}
+	d.sum.matched += o.matched
+	d.sum.unmatched += o.outbounds - len(o.actions) - o.matched
+	d.sum.actions = append(d.sum.actions, o.actions...)
+	return &o, nil
+}
+
+// press presses option on the prompt a story showed, as a user would: a
+// button interaction (the connector's custom_id for that option) posted to
+// the Discord edge, whose story then plays like any other.
+func (d *demo) press(ctx context.Context, prompt *edge.Outbound, option string) error {
+	if prompt == nil {
+		d.sum.failed++
+		d.log.notef("  no prompt was shown: nothing to press")
+		return nil
+	}
+	label := option
+	for _, o := range prompt.Options {
+		if o.ID == option {
+			label = o.Label
+		}
+	}
+	tmpl, err := samples.ReadFile(pressTemplate)
+	if err != nil {
+		return fmt.Errorf("demo sample %s: %w", pressTemplate, err)
+	}
+	body := strings.NewReplacer("{{custom_id}}", edge.PromptButtonID(prompt.PromptID, option),
+		"{{message_id}}", prompt.NewID).Replace(string(tmpl))
+	d.log.notef("  %s", d.log.paint(ansiBold, fmt.Sprintf("the demo presses [%s] on prompt %s (message %s)", label, prompt.PromptID, prompt.NewID)))
+	_, err = d.play(ctx, demoSample{platform: edge.PlatformDiscord}, []byte(body))
+	return err
 }
 
 // postSample sends one sample to the edge and returns the HTTP status.
@@ -224,6 +315,9 @@ func (s demoSummary) line(sinceStart time.Duration) string {
 	if s.unmatched > 0 {
 		line += fmt.Sprintf(", %d unmatched", s.unmatched)
 	}
+	if len(s.actions) > 0 {
+		line += fmt.Sprintf(", %d other actions (%s)", len(s.actions), countOps(s.actions))
+	}
 	if s.dropped > 0 {
 		line += fmt.Sprintf(", %d dropped by the plugin (no reply)", s.dropped)
 	}
@@ -231,4 +325,25 @@ func (s demoSummary) line(sinceStart time.Duration) string {
 		line += fmt.Sprintf(", %d failed", s.failed)
 	}
 	return line + fmt.Sprintf(", in %s (%s since start)", s.elapsed.Round(time.Millisecond), sinceStart.Round(time.Millisecond))
+}
+
+// countOps renders ops as "edit ×2, typing ×2, prompt", in order of first
+// appearance.
+func countOps(ops []string) string {
+	var order []string
+	n := map[string]int{}
+	for _, op := range ops {
+		if n[op] == 0 {
+			order = append(order, op)
+		}
+		n[op]++
+	}
+	parts := make([]string, len(order))
+	for i, op := range order {
+		parts[i] = op
+		if n[op] > 1 {
+			parts[i] += fmt.Sprintf(" ×%d", n[op])
+		}
+	}
+	return strings.Join(parts, ", ")
 }

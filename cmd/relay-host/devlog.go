@@ -171,6 +171,9 @@ func (l *devLog) printLocked(item any) {
 		return
 	}
 	label, code, text := l.describe(item)
+	if label == "" {
+		return // kept for the demo's waits, not worth a line
+	}
 	if l.separate {
 		switch item.(type) {
 		case edge.Received, edge.Refused:
@@ -180,7 +183,8 @@ func (l *devLog) printLocked(item any) {
 	fmt.Fprintf(l.w, "  %s %s\n", l.paint(code, fmt.Sprintf("%-10s", label)), text)
 }
 
-// describe gives an item's label, colour and text.
+// describe gives an item's label, colour and text; an empty label means
+// the item is not printed.
 func (l *devLog) describe(item any) (label, code, text string) {
 	switch x := item.(type) {
 	case edge.Received:
@@ -205,9 +209,20 @@ func (l *devLog) describe(item any) (label, code, text string) {
 		}
 		return "follow-up", ansiRed, x.String()
 	case edge.Sent:
+		if x.Error != "" {
+			return "send", ansiRed, x.String()
+		}
 		return "send", ansiGreen, x.String()
 	case edge.Outbound:
-		return "outbound", ansiDim, x.String()
+		if !x.Success {
+			return x.Op, ansiRed, x.String()
+		}
+		return x.Op, ansiGreen, x.String()
+	case edge.Media:
+		if x.Reason != "" {
+			return "media", ansiRed, x.String()
+		}
+		return "media", ansiGreen, x.String()
 	case edge.Event:
 		return "edge", "", x.String()
 	case host.Step:
@@ -217,14 +232,11 @@ func (l *devLog) describe(item any) (label, code, text string) {
 }
 
 func (l *devLog) describeStep(s host.Step) (label, code, text string) {
-	if s.Stage == host.StageAgent {
-		switch {
-		case s.Err != nil:
-			return "agent", ansiRed, fmt.Sprintf("%s agent failed: %v (the forward stays un-acked for redelivery)", l.agentName, s.Err)
-		case s.Reply == "":
-			return "agent", ansiGreen, fmt.Sprintf("%s agent took %q, no reply", l.agentName, edge.OneLine(s.Event.Text))
-		}
-		return "agent", ansiGreen, fmt.Sprintf("%s agent replied %q", l.agentName, edge.OneLine(s.Reply))
+	switch s.Stage {
+	case host.StageAgent:
+		return l.describeAgent(s)
+	case host.StageAnswer:
+		return describeAnswer(s)
 	}
 	f := s.Forward
 	id := f.BufferID
@@ -278,3 +290,68 @@ func (l *devLog) flush() {
 
 // heading renders a bold heading line (plain without colour).
 func (l *devLog) heading(s string) string { return l.paint(ansiBold, s) }
+
+func (l *devLog) describeAgent(s host.Step) (label, code, text string) {
+	more := ""
+	if s.Actions > 0 {
+		more = fmt.Sprintf(" and %d action%s to run", s.Actions, plural(s.Actions))
+	}
+	switch {
+	case s.Swallowed:
+		return "agent", ansiYellow, fmt.Sprintf("%q not delivered: it answers a prompt of another gateway, a prompt already answered, or one no longer open (acked all the same)",
+			edge.OneLine(s.Event.Text))
+	case s.Err != nil:
+		return "agent", ansiRed, fmt.Sprintf("%s agent failed: %v (the forward stays un-acked for redelivery)", l.agentName, s.Err)
+	case s.Reply == "" && more == "":
+		return "agent", ansiGreen, fmt.Sprintf("%s agent took %q, no reply", l.agentName, edge.OneLine(s.Event.Text))
+	case s.Reply == "":
+		return "agent", ansiGreen, fmt.Sprintf("%s agent took %q, no reply%s", l.agentName, edge.OneLine(s.Event.Text), more)
+	}
+	return "agent", ansiGreen, fmt.Sprintf("%s agent replied %q%s", l.agentName, edge.OneLine(s.Reply), more)
+}
+
+// describeAnswer describes how an agent's answer went out, when there is
+// more to say than the follow-up lines show: a reply in several parts, a
+// fallback, a failure, actions.
+func describeAnswer(s host.Step) (label, code, text string) {
+	var parts []string
+	switch {
+	case s.Err != nil:
+		code = ansiRed
+		parts = append(parts, fmt.Sprintf("reply failed: %v", s.Err))
+	case s.Parts > 1:
+		parts = append(parts, fmt.Sprintf("reply went out as %d messages: it was longer than the chat takes", s.Parts))
+	}
+	if s.Fallback != "" {
+		parts = append(parts, "the follow-up failed, so the reply went to the chat as a "+s.Fallback)
+	}
+	for _, a := range s.ActionOutcomes {
+		if a.Error != "" {
+			code = ansiRed
+			parts = append(parts, fmt.Sprintf("action %s failed %s", orNoOp(a.Op), a.Error))
+		} else {
+			parts = append(parts, fmt.Sprintf("action %s done", orNoOp(a.Op)))
+		}
+	}
+	if len(parts) == 0 {
+		return "", "", ""
+	}
+	if code == "" {
+		code = ansiGreen
+	}
+	return "answer", code, strings.Join(parts, "; ")
+}
+
+func orNoOp(op string) string {
+	if op == "" {
+		return "(no op)"
+	}
+	return op
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}

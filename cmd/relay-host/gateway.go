@@ -52,11 +52,16 @@ type gatewayConfig struct {
 	plugins pluginFlags
 	// link holds the control-plane settings of the link (control.go).
 	link linkSettings
+	// agentAPI configures the agent API (agentapi.go).
+	agentAPI agentAPIConfig
 }
 
 // runGateway runs the gateway until ctx ends (clean shutdown, nil) or the
 // connector revokes the credential (exit code 3).
 func runGateway(ctx context.Context, cfg gatewayConfig) error {
+	if ln := cfg.agentAPI.listener; ln != nil {
+		defer ln.Close() // closed by the server's shutdown too; this covers a failed start
+	}
 	log := cfg.logger
 	m := metrics.New()
 	start := time.Now()
@@ -88,8 +93,19 @@ func runGateway(ctx context.Context, cfg gatewayConfig) error {
 	if err != nil {
 		return fmt.Errorf("configure connector link: %w", err)
 	}
+	svc, err := newAgentService(cfg, client, m, pluginEgress{mgr})
+	if err != nil {
+		return err
+	}
+	h.UseAgentAPI(svc)
 	h.Attach(egressLink{Link: client, egress: pluginEgress{mgr}})
 	defer wakeOnSignal(client, log)()
+	api := serveAgentAPI(cfg, svc)
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), httpStopBudget)
+		defer cancel()
+		api.stop(sctx, log)
+	}()
 
 	httpAddr := ""
 	if cfg.listen != "" {
@@ -146,6 +162,7 @@ func runGateway(ctx context.Context, cfg gatewayConfig) error {
 	cancel()
 	h.Stop()
 	dctx, cancel := context.WithTimeout(context.Background(), drainBudget)
+	api.stop(dctx, log) // the agent API's requests in flight share the drain with the link
 	if err := client.Close(dctx); err != nil {
 		log.Warn("connector link did not close cleanly", "error", err)
 	}

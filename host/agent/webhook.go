@@ -10,8 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"time"
-
-	"github.com/relayhost/relay-host/pluginapi"
 )
 
 // Webhook retry policy. An agent endpoint that is restarting or overloaded
@@ -25,9 +23,10 @@ const (
 	webhookMaxReplySize = 1 << 20          // larger than any platform message
 )
 
-// Webhook POSTs each event (the MessageEvent JSON form) to an HTTP endpoint.
-// A 2xx answer means the agent took the event; a JSON body {"reply": "…"}
-// is a reply to send back. 5xx answers, timeouts and connection errors are
+// Webhook POSTs each event (the Event JSON form) to an HTTP endpoint.
+// A 2xx answer means the agent took the event; a JSON body may carry
+// {"reply": "…"} to send back and {"actions": [ACTION, …]} to run after it
+// (see decodeAnswer). 5xx answers, timeouts and connection errors are
 // retried with backoff; any other answer is a failure.
 type Webhook struct {
 	url       string
@@ -50,17 +49,17 @@ func NewWebhook(rawURL, userAgent string) (*Webhook, error) {
 var errPermanent = errors.New("agent refused the event")
 
 // Deliver implements Agent.
-func (w *Webhook) Deliver(ctx context.Context, ev pluginapi.MessageEvent) (string, error) {
+func (w *Webhook) Deliver(ctx context.Context, ev Event) (Answer, error) {
 	body, err := json.Marshal(ev)
 	if err != nil {
-		return "", fmt.Errorf("webhook agent: encode event: %w", err)
+		return Answer{}, fmt.Errorf("webhook agent: encode event: %w", err)
 	}
 	delay := w.backoff
 	var last error
 	for attempt := 1; attempt <= webhookAttempts; attempt++ {
-		reply, err := w.post(ctx, body)
+		answer, err := w.post(ctx, body)
 		if err == nil {
-			return reply, nil
+			return answer, nil
 		}
 		last = err
 		if errors.Is(err, errPermanent) || attempt == webhookAttempts {
@@ -72,45 +71,35 @@ func (w *Webhook) Deliver(ctx context.Context, ev pluginapi.MessageEvent) (strin
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return "", fmt.Errorf("webhook agent: %w (last attempt: %v)", ctx.Err(), last)
+			return Answer{}, fmt.Errorf("webhook agent: %w (last attempt: %v)", ctx.Err(), last)
 		case <-t.C:
 		}
 		delay = min(delay*2, webhookBackoffMax)
 	}
-	return "", fmt.Errorf("webhook agent: %w", last)
+	return Answer{}, fmt.Errorf("webhook agent: %w", last)
 }
 
-func (w *Webhook) post(ctx context.Context, body []byte) (string, error) {
+func (w *Webhook) post(ctx context.Context, body []byte) (Answer, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(body))
 	if err != nil {
-		return "", fmt.Errorf("build request: %w", err)
+		return Answer{}, fmt.Errorf("build request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", w.userAgent)
 	resp, err := w.client.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("post event: %w", err)
+		return Answer{}, fmt.Errorf("post event: %w", err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, webhookMaxReplySize))
 	if err != nil {
-		return "", fmt.Errorf("read answer: %w", err)
+		return Answer{}, fmt.Errorf("read answer: %w", err)
 	}
 	switch {
 	case resp.StatusCode >= 500:
-		return "", fmt.Errorf("agent answered %s", resp.Status)
+		return Answer{}, fmt.Errorf("agent answered %s", resp.Status)
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
-		return "", fmt.Errorf("%w: it answered %s", errPermanent, resp.Status)
+		return Answer{}, fmt.Errorf("%w: it answered %s", errPermanent, resp.Status)
 	}
-	if len(bytes.TrimSpace(data)) == 0 {
-		return "", nil
-	}
-	var answer struct {
-		Reply string `json:"reply"`
-	}
-	if err := json.Unmarshal(data, &answer); err != nil {
-		// The event was taken (2xx); an unreadable body only means no reply.
-		return "", nil
-	}
-	return answer.Reply, nil
+	return decodeAnswer(data), nil
 }

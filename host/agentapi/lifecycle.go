@@ -73,7 +73,10 @@ func (s *Service) track() bool {
 func (s *Service) signalsFor(ev pluginapi.MessageEvent) signals {
 	var sig signals
 	src := ev.Source
-	if src.ChatID == "" || (!s.cfg.Reactions && !s.cfg.Typing) || !s.link.Ready() {
+	// An event answered through an interaction token gets neither signal
+	// (no message of the user's to react to; the connector shows
+	// "thinking…"): decided before any lookup, as most forwards are such.
+	if src.ChatID == "" || ev.EgressKind != "" || (!s.cfg.Reactions && !s.cfg.Typing) || !s.link.Ready() {
 		return sig
 	}
 	sig.platform = s.egressPlatform(src.Platform)
@@ -86,10 +89,9 @@ func (s *Service) signalsFor(ev pluginapi.MessageEvent) signals {
 	if sig.messageID == "" {
 		sig.messageID = src.MessageID
 	}
-	interaction := ev.EgressKind != ""
 	sig.react = s.cfg.Reactions && advertises(desc, OpReact) && sig.messageID != "" &&
-		ev.MessageType != pluginapi.MessageTypeCommand && !interaction
-	sig.typing = s.cfg.Typing && advertises(desc, OpTyping) && !interaction
+		ev.MessageType != pluginapi.MessageTypeCommand
+	sig.typing = s.cfg.Typing && advertises(desc, OpTyping)
 	sig.metadata = map[string]any{}
 	for k, v := range map[string]string{"scope_id": src.ScopeID, "user_id": src.UserID, "profile": src.Profile, "thread_id": src.ThreadID} {
 		if v != "" {

@@ -23,7 +23,13 @@
 // The edge answers the host's outbound requests as the connector would: a
 // follow_up whose session key matches a vaulted interaction token succeeds,
 // any other follow_up fails with "no interaction capability for this
-// session"; send and the other ops succeed. Everything it does is reported
-// as an Event, so `relay-host dev` can print the whole story. Tokens never
-// appear in an event, a log line or an error: only a short fingerprint does.
+// session"; every other op is carried out by the dev connector
+// (devconnector.Server.Answer: "dev-msg-<n>" message ids, thread ids, chat
+// info, failures for malformed actions and ops the platform's descriptor
+// does not list). It also serves the connector's media plane (uploads and
+// downloads under /relay/media, for the upgrade-token bearer only).
+// Everything it does is reported as an Event (actions.go describes the
+// actions and media requests), so `relay-host dev` can print the whole
+// story. Tokens never appear in an event, a log line or an error: only a
+// short fingerprint does.
 package edge

@@ -87,13 +87,12 @@ type Edge struct {
 
 	emitMu sync.Mutex
 
-	mu         sync.Mutex
-	lastConn   int                 // newest connection that said hello
-	hellos     int                 // hellos seen on lastConn
-	acked      map[string]struct{} // bufferIds acked at least once (the last ackMemory)
-	ackOrder   []string            // acked's keys, oldest first
-	messageSeq int
-	changed    notify.Signal // notified on every hello
+	mu       sync.Mutex
+	lastConn int                 // newest connection that said hello
+	hellos   int                 // hellos seen on lastConn
+	acked    map[string]struct{} // bufferIds acked at least once (the last ackMemory)
+	ackOrder []string            // acked's keys, oldest first
+	changed  notify.Signal       // notified on every hello
 }
 
 // Start starts the connector and the edge on cfg.Addr.
@@ -103,11 +102,13 @@ func Start(cfg Config) (*Edge, error) {
 	}
 	e := &Edge{cfg: cfg, log: cfg.Logger, vault: newVault(nil), acked: map[string]struct{}{}}
 	opts := devconnector.Options{
-		Addr:      cfg.Addr,
-		GatewayID: cfg.GatewayID,
-		Outbound:  e.outbound,
-		OnFrame:   e.onFrame,
-		Logger:    cfg.Logger.Named("connector"),
+		Addr:            cfg.Addr,
+		GatewayID:       cfg.GatewayID,
+		Outbound:        e.outbound,
+		MessageIDPrefix: MessageIDPrefix,
+		OnMedia:         func(r devconnector.MediaRequest) { e.emit(Media{r}) },
+		OnFrame:         e.onFrame,
+		Logger:          cfg.Logger.Named("connector"),
 	}
 	if cfg.Secret != "" {
 		opts.Secrets = []string{cfg.Secret}
@@ -422,15 +423,15 @@ func (e *Edge) onAck(bufferID string) {
 	e.emit(Acked{BufferID: bufferID, Repeat: again})
 }
 
+// MessageIDPrefix prefixes the message (and thread) ids the dev connector
+// answers with: "dev-msg-<n>".
+const MessageIDPrefix = "dev-msg-"
+
 // outbound answers one outbound request from the host as the connector
-// would, and reports it.
+// would (devconnector.Server.Answer: message ids, thread ids, chat info), a
+// follow_up only through a vaulted interaction token, and reports it.
 func (e *Edge) outbound(of devconnector.OutboundFrame) devconnector.OutboundReply {
-	e.mu.Lock()
-	e.messageSeq++
-	msgID := fmt.Sprintf("dev-msg-%d", e.messageSeq)
-	e.mu.Unlock()
 	str := func(k string) string { s, _ := of.Action[k].(string); return s }
-	ok := devconnector.OutboundReply{Result: map[string]any{"success": true, "message_id": msgID}}
 	switch of.Op() {
 	case "follow_up":
 		fu := FollowUp{Session: str("session_key"), Kind: str("kind"), Content: str("content")}
@@ -445,13 +446,20 @@ func (e *Edge) outbound(of devconnector.OutboundFrame) devconnector.OutboundRepl
 			e.emit(fu)
 			return devconnector.OutboundReply{Result: map[string]any{"success": false, "error": fu.Error}}
 		}
-		fu.Matched, fu.Repeat, fu.InteractionID, fu.TokenID, fu.MessageID = true, repeat, c.interactionID, c.tokenID, msgID
+		res := e.srv.Answer(of)
+		fu.Matched, fu.Repeat, fu.InteractionID, fu.TokenID = true, repeat, c.interactionID, c.tokenID
+		fu.MessageID, _ = res["message_id"].(string)
 		e.emit(fu)
-		return ok
+		return devconnector.OutboundReply{Result: res}
 	case "send":
-		e.emit(Sent{ChatID: str("chat_id"), Content: str("content"), MessageID: msgID})
-		return ok
+		res := e.srv.Answer(of)
+		sent := Sent{ChatID: str("chat_id"), Content: str("content")}
+		sent.MessageID, _ = res["message_id"].(string)
+		sent.Error, _ = res["error"].(string)
+		e.emit(sent)
+		return devconnector.OutboundReply{Result: res}
 	}
-	e.emit(Outbound{Op: of.Op()})
-	return ok
+	res := e.srv.Answer(of)
+	e.emit(outboundEvent(of, res))
+	return devconnector.OutboundReply{Result: res}
 }

@@ -8,8 +8,8 @@ import (
 
 // Event is one thing the edge did, reported to Config.OnEvent. The concrete
 // types are Received, Refused, Answered, Forwarded, Buffered, Acked,
-// HostConnected, HostIdle, FollowUp, Sent and Outbound. String gives a
-// one-line description for a terminal; no event ever carries a token.
+// HostConnected, HostIdle, FollowUp, Sent, Outbound and Media. String gives
+// a one-line description for a terminal; no event ever carries a token.
 type Event interface {
 	fmt.Stringer
 	isEvent()
@@ -157,21 +157,16 @@ type FollowUp struct {
 	Error string
 }
 
-// Sent is an outbound send from the host, answered with success.
+// Sent is an outbound send from the host and how the connector answered it.
 type Sent struct {
 	// ChatID is the target chat.
 	ChatID string
 	// Content is the text.
 	Content string
-	// MessageID is the message id answered.
+	// MessageID is the message id answered ("" on failure).
 	MessageID string
-}
-
-// Outbound is any other outbound request (edit, typing, …), answered with
-// success.
-type Outbound struct {
-	// Op is the action's op.
-	Op string
+	// Error is the failure answered ("" on success).
+	Error string
 }
 
 func (Received) isEvent()      {}
@@ -185,6 +180,7 @@ func (HostIdle) isEvent()      {}
 func (FollowUp) isEvent()      {}
 func (Sent) isEvent()          {}
 func (Outbound) isEvent()      {}
+func (Media) isEvent()         {}
 
 // String describes the request on one line.
 func (r Received) String() string {
@@ -263,17 +259,15 @@ func (f FollowUp) String() string {
 	if f.Repeat {
 		again = " (again)"
 	}
-	return fmt.Sprintf("for %s matched interaction %s%s: %s", f.Session, f.InteractionID, again, OneLine(f.Content))
+	return fmt.Sprintf("for %s matched interaction %s%s: %s", f.Session, f.InteractionID, again, lengthNote(f.Content))
 }
 
 // String describes the send on one line.
 func (s Sent) String() string {
-	return fmt.Sprintf("send to chat %s answered %s: %s", s.ChatID, s.MessageID, OneLine(s.Content))
-}
-
-// String describes the request on one line.
-func (o Outbound) String() string {
-	return fmt.Sprintf("%s answered with success", orNone(o.Op))
+	if s.Error != "" {
+		return fmt.Sprintf("send to chat %s failed: %s", s.ChatID, s.Error)
+	}
+	return fmt.Sprintf("send to chat %s answered %s: %s", s.ChatID, s.MessageID, lengthNote(s.Content))
 }
 
 // InteractionTypeName names a Discord interaction type.

@@ -68,8 +68,15 @@ type BenchConfig struct {
 	// Rate is the offered rate of the latency phase; 0 skips that phase and
 	// reports the latencies of the unbounded end-to-end phase instead.
 	Rate float64
-	// LatencyCount is the size of the latency phase.
+	// LatencyCount is the size of the latency phase (of forwards, and of
+	// agent API actions).
 	LatencyCount int
+	// ActionCount is the size of the unbounded agent API actions phase; 0
+	// means DefaultActionCount, a negative count skips the actions phases.
+	ActionCount int
+	// ActionWindow bounds the actions in flight in the unbounded actions
+	// phase; DefaultActionWindow when 0.
+	ActionWindow int
 	// Mix is the payload mix (MixAll or MixSlash).
 	Mix string
 	// HostEnv is added to the host's environment (e.g. RELAY_CPUPROFILE).
@@ -201,6 +208,8 @@ type Report struct {
 	// RecoveryMs runs from kill -9 of the Discord plugin to the first
 	// forward served again.
 	RecoveryMs float64 `json:"recovery_ms"`
+	// Actions are the agent API phases (nil when skipped).
+	Actions *ActionsReport `json:"actions,omitempty"`
 	// Targets are DESIGN §8's numbers, each judged.
 	Targets []Target `json:"targets"`
 }
@@ -256,6 +265,7 @@ func (b *benchRun) steps() []benchStep {
 		{"end to end", b.endToEnd},
 		{"memory", b.sampleMemory},
 		{"latency phase", b.latencyPhase},
+		{"agent API actions", b.actionsPhases},
 		{"recovery", b.recovery},
 		{"stop the host", b.stopHost},
 		{"targets", b.judge},
@@ -285,6 +295,12 @@ func newBenchRun(cfg BenchConfig) *benchRun {
 	}
 	if cfg.LatencyCount <= 0 {
 		cfg.LatencyCount = DefaultLatencyCount
+	}
+	if cfg.ActionCount == 0 {
+		cfg.ActionCount = DefaultActionCount
+	}
+	if cfg.ActionWindow <= 0 {
+		cfg.ActionWindow = DefaultActionWindow
 	}
 	if cfg.Mix == "" {
 		cfg.Mix = MixAll
@@ -335,8 +351,9 @@ func (b *benchRun) listen(context.Context) error {
 		return err
 	}
 	b.conn = conn
+	_, _ = rand.Read(key[:])
 	b.args = hostArgs{exe: b.cfg.Exe, pluginsDir: b.cfg.PluginsDir, connectorURL: conn.URL(),
-		gatewayID: benchGatewayID, secret: secret, botID: benchBotID}
+		gatewayID: benchGatewayID, secret: secret, botID: benchBotID, agentAPIToken: hex.EncodeToString(key[:])}
 	return nil
 }
 
@@ -522,6 +539,11 @@ const (
 	targetDiscordRSS = 32 << 20
 	targetPluginsUp  = 200 * time.Millisecond
 	targetRecovery   = time.Second
+	// targetActions is the agent API's throughput with
+	// DefaultActionWindow actions in flight, and targetActionP99 its p99
+	// at targetP99Rate actions/s offered (DESIGN §8).
+	targetActions   = 10000
+	targetActionP99 = 2 * time.Millisecond
 	// targetMemoryRun is how long DESIGN §8's memory figure wants the
 	// sustained run to be.
 	targetMemoryRun = 60 * time.Second
@@ -557,7 +579,7 @@ func judge(rep *Report, cfg BenchConfig) []Target {
 		Target{Name: "killed plugin serving again", Want: fmt.Sprintf("≤ %s", targetRecovery), Got: fmt.Sprintf("%.0f ms", rep.RecoveryMs),
 			Met: rep.RecoveryMs <= ms(targetRecovery)},
 	)
-	return out
+	return append(out, judgeActions(rep, cfg)...)
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -34,22 +34,32 @@ type hostProcess struct {
 	tail      []string      // its last log lines
 	pluginsUp time.Duration // "plugins up" elapsed, from its log
 	upSeen    chan struct{} // closed when the "plugins up" line was read
+	apiAddr   string        // the agent API's address, from its log
+	apiSeen   chan struct{} // closed when the agent API's line was read
 }
 
 // hostArgs are the arguments of the host under test.
 type hostArgs struct {
 	exe, pluginsDir, connectorURL, gatewayID, secret, botID string
-	extraEnv                                                []string
+	// agentAPIToken, when set, has the host serve the agent API on a free
+	// loopback port with this token.
+	agentAPIToken string
+	extraEnv      []string
 }
 
 // startHost starts `relay-host run` against the connector with the echo
-// agent and JSON logs at info, which it parses for the plugin start time.
-// The child dies with the bench (Pdeathsig).
+// agent and JSON logs at info, which it parses for the plugin start time
+// and the agent API's address. The child dies with the bench (Pdeathsig).
 func startHost(a hostArgs) (*hostProcess, error) {
 	args := []string{"run", "--connector", a.connectorURL, "--gateway-id", a.gatewayID,
 		"--identity", "discord:" + a.botID, "--agent", "echo", "--log-format", "json", "--log-level", "info"}
 	if a.pluginsDir != "" {
 		args = append(args, "--plugins-dir", a.pluginsDir)
+	}
+	if a.agentAPIToken != "" {
+		// The token travels in the environment, like the secret.
+		args = append(args, "--agent-api", "127.0.0.1:0")
+		a.extraEnv = append(a.extraEnv, "RELAY_AGENT_API_TOKEN="+a.agentAPIToken)
 	}
 	return startChild(a, args)
 }
@@ -82,7 +92,7 @@ func startChild(a hostArgs, args []string) (*hostProcess, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s %s: %w", a.exe, args[0], err)
 	}
-	h := &hostProcess{cmd: cmd, done: make(chan struct{}), upSeen: make(chan struct{})}
+	h := &hostProcess{cmd: cmd, done: make(chan struct{}), upSeen: make(chan struct{}), apiSeen: make(chan struct{})}
 	logDone := make(chan struct{})
 	go func() {
 		defer close(logDone)
@@ -101,6 +111,7 @@ type logLine struct {
 	Level   string `json:"@level"`
 	Message string `json:"@message"`
 	Elapsed int64  `json:"elapsed"` // nanoseconds (hclog writes a Duration as a number)
+	Addr    string `json:"addr"`
 }
 
 func (h *hostProcess) readLog(r io.Reader) {
@@ -118,6 +129,10 @@ func (h *hostProcess) readLog(r io.Reader) {
 		if l.Message == "plugins up" && h.pluginsUp == 0 {
 			h.pluginsUp = time.Duration(l.Elapsed)
 			close(h.upSeen)
+		}
+		if l.Message == agentAPILogLine && h.apiAddr == "" && l.Addr != "" {
+			h.apiAddr = l.Addr
+			close(h.apiSeen)
 		}
 		h.mu.Unlock()
 	}
@@ -146,6 +161,25 @@ func (h *hostProcess) pluginStart(ctx context.Context) (time.Duration, error) {
 		return 0, fmt.Errorf("relay-host run exited (%v) before its plugins were up:\n%s", h.err, h.logTail())
 	case <-ctx.Done():
 		return 0, fmt.Errorf("no \"plugins up\" line in the host's log: %w", ctx.Err())
+	}
+}
+
+// agentAPILogLine is the message of the host's log line naming the agent
+// API's address (cmd/relay-host, agentapi.go).
+const agentAPILogLine = "serving the agent API"
+
+// agentAPIAddr returns the agent API's address the host logged, waiting
+// for the line.
+func (h *hostProcess) agentAPIAddr(ctx context.Context) (string, error) {
+	select {
+	case <-h.apiSeen:
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.apiAddr, nil
+	case <-h.done:
+		return "", fmt.Errorf("relay-host run exited (%v) before serving the agent API:\n%s", h.err, h.logTail())
+	case <-ctx.Done():
+		return "", fmt.Errorf("no %q line in the host's log: %w", agentAPILogLine, ctx.Err())
 	}
 }
 

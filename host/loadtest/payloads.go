@@ -12,8 +12,10 @@ import (
 // payloadFS holds copies of the Discord goldens of
 // plugins/discord/convert/testdata/golden that the Discord plugin handles
 // with exactly one event carrying text, so that with the echo agent every
-// forward earns exactly one follow_up. TestPayloadsMatchGoldens keeps the
-// copies identical to the goldens.
+// forward earns exactly one follow_up. A press on a prompt's button is not
+// among them: its prompt is not this host's, so the host acks it without
+// delivering it (docs/agents.md, Prompts). TestPayloadsMatchGoldens keeps
+// the copies identical to the goldens.
 //
 //go:embed payloads/*.json
 var payloadFS embed.FS

@@ -46,6 +46,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintf(&b, "\nplugins up (host log): %.0f ms; spawn to handshake: %.0f ms\n", r.PluginsUpMs, r.HostReadyMs)
 	fmt.Fprintf(&b, "kill -9 %s to serving again: %.0f ms\n\n", discordPlugin, r.RecoveryMs)
+	if err := r.writeActions(&b); err != nil {
+		return err
+	}
 
 	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "DESIGN §8 target\twant\tgot\t\t")
@@ -65,4 +68,28 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeActions prints the agent API phases.
+func (r *Report) writeActions(b *strings.Builder) error {
+	a := r.Actions
+	if a == nil {
+		return nil
+	}
+	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "agent API: POST /v1/actions send\tactions\tseconds\tactions/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\t")
+	row := func(name string, p ActionPhase) {
+		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t\n",
+			name, p.Actions, p.Seconds, p.PerSecond, p.P50ms, p.P90ms, p.P99ms, p.MaxMs)
+	}
+	row(fmt.Sprintf("unbounded, %d in flight", a.Window), a.Throughput)
+	if a.Latency != nil {
+		row(fmt.Sprintf("%.0f/s offered", a.Latency.OfferedPerSecond), *a.Latency)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(b, "CPU µs per action (unbounded): bench (HTTP client and connector) %.1f, host %.1f\n\n",
+		a.Throughput.CPU.Bench, a.Throughput.CPU.Peer)
+	return nil
 }

@@ -41,6 +41,7 @@ type Metrics struct {
 	outbound       *prometheus.CounterVec
 	acks           prometheus.Counter
 	replays        prometheus.Counter
+	answerActions  *prometheus.CounterVec
 }
 
 // New creates the metrics and registers them, with the Go and process
@@ -78,9 +79,10 @@ func New() *Metrics {
 			Help: "inbound_ack frames sent for buffered deliveries."}),
 		replays: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "replays_deduplicated_total",
 			Help: "Buffered deliveries that were already settled and were acknowledged again without re-running."}),
+		answerActions: newAnswerActions(),
 	}
 	m.registry.MustRegister(m.connState, m.dormant, m.reconnects, m.framesIn, m.framesOut, m.badFrames, m.forwards,
-		m.forwardLatency, m.pluginUp, m.pluginRestarts, m.agentLatency, m.agentFailures, m.outbound, m.acks, m.replays,
+		m.forwardLatency, m.pluginUp, m.pluginRestarts, m.agentLatency, m.agentFailures, m.outbound, m.acks, m.replays, m.answerActions,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.State(relay.StateDisconnected)
 	return m

@@ -212,7 +212,11 @@ func (s *Server) onOutbound(sc *sconn, fr Frame) {
 		return
 	}
 	result := reply.Result
-	if result == nil {
+	switch {
+	case result != nil:
+	case s.opts.Answers:
+		result = s.Answer(of)
+	default:
 		result = map[string]any{"success": true, "message_id": fmt.Sprintf("m-%d", n)}
 	}
 	b, err := outboundResultFrame(fr.RequestID, result)

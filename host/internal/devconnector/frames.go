@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/relayhost/relay-host/host/internal/wire"
 	"github.com/relayhost/relay-host/pluginapi"
 )
 
@@ -97,10 +96,9 @@ func (o OutboundFrame) Op() string {
 }
 
 // OutboundReply says how to answer one outbound request. The zero value
-// answers at once with {"success":true,"message_id":"m-<n>"}, n counting
-// the outbound requests the connector received.
+// answers at once with the connector's own answer (see Options.Answers).
 type OutboundReply struct {
-	// Result is the result object; nil means the default success.
+	// Result is the result object; nil means the connector's own answer.
 	Result map[string]any
 	// Never leaves the request unanswered.
 	Never bool
@@ -108,27 +106,6 @@ type OutboundReply struct {
 	Delay time.Duration
 	// After answers once this channel is closed.
 	After <-chan struct{}
-}
-
-// DefaultDescriptor is the descriptor the connector sends for a platform
-// when Options.Descriptor is nil: all nine required fields, Discord-like
-// values for "discord" and plain ones otherwise.
-func DefaultDescriptor(platform string) wire.Descriptor {
-	d := wire.Descriptor{
-		ContractVersion:  wire.ContractVersion,
-		Platform:         platform,
-		Label:            platform,
-		MaxMessageLength: wire.DefaultMaxMessageLength,
-		SupportsEdit:     true,
-		MarkdownDialect:  "plain",
-		LenUnit:          "chars",
-		Emoji:            wire.DefaultEmoji,
-		SupportedOps:     wire.LegacyOps(),
-	}
-	if platform == "discord" {
-		d.Label, d.MaxMessageLength, d.MarkdownDialect, d.SupportsThreads = "Discord", 2000, "discord", true
-	}
-	return d
 }
 
 // line marshals v as one frame line: JSON and "\n".

@@ -51,9 +51,23 @@ type Options struct {
 	// nil.
 	Descriptor func(platform, botID string) wire.Descriptor
 	// Outbound decides how to answer each outbound request; nil answers
-	// every request with success at once. It runs on the connection's read
+	// every request at once (see Answers). It runs on the connection's read
 	// goroutine and must not block.
 	Outbound func(OutboundFrame) OutboundReply
+	// Answers makes the connector answer each outbound request (that
+	// Outbound leaves to it) with the result Server.Answer gives: message
+	// and thread ids, chat info, a failure for a malformed action or an op
+	// it does not carry out. Without it, every request is answered
+	// {"success":true,"message_id":"m-<n>"}, n counting the outbound
+	// requests.
+	Answers bool
+	// MessageIDPrefix prefixes the message and thread ids Answer mints;
+	// "m-" when empty.
+	MessageIDPrefix string
+	// OnMedia is told about each request to the media plane (upload or
+	// download) and how it was answered. It runs on the request's
+	// goroutine and must not block.
+	OnMedia func(MediaRequest)
 	// OnFrame is told about each frame received, in order, before the
 	// connector acts on it (an inbound_ack has already trimmed the
 	// buffer). It runs on the connection's read goroutine and must not
@@ -82,6 +96,9 @@ type Server struct {
 	srv        *http.Server
 	dials      int
 	outbounds  int
+	messages   int // messages Answer created
+	threads    int // threads Answer created
+	media      *mediaStore
 	conns      map[int]*sconn
 	handshakes map[int]bool // connections that completed a handshake, kept after they end
 	buffer     []bufItem
@@ -108,6 +125,9 @@ func New(opts Options) *Server {
 	if s.opts.Addr == "" {
 		s.opts.Addr = "127.0.0.1:0"
 	}
+	s.media = newMediaStore()
+	s.extra.HandleFunc("POST "+MediaPath, s.serveMediaUpload)
+	s.extra.HandleFunc("GET "+MediaPath+"/{id}", s.serveMediaDownload)
 	return s
 }
 

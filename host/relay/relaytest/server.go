@@ -6,9 +6,10 @@
 //
 // The connector serves the WebSocket at /relay, verifies the upgrade bearer
 // and refuses a bad one with 4401 "unauthorized", answers each hello with a
-// descriptor, answers outbound requests, acks going_idle, and keeps a
-// durable buffer that it replays on every handshake and trims only on
-// inbound_ack.
+// descriptor, answers outbound requests (with Options.Answers, as a
+// connector carrying each op out would), acks going_idle, keeps a durable
+// buffer that it replays on every handshake and trims only on inbound_ack,
+// and hosts the media plane (media.go).
 //
 // It also serves the control-plane endpoints /relay/enroll,
 // /relay/provision and /relay/policy with programmable answers, and calls
@@ -76,8 +77,15 @@ type Options struct {
 	// Descriptor builds the descriptor for a hello; DefaultDescriptor when nil.
 	Descriptor func(platform, botID string) relay.Descriptor
 	// Outbound decides how to answer each outbound request; nil answers
-	// every request with success at once.
+	// every request at once (see Answers).
 	Outbound func(OutboundFrame) OutboundReply
+	// Answers makes the server answer each outbound request (that Outbound
+	// leaves to it) as a connector carrying it out would (see Answer);
+	// without it every request is answered {"success":true,
+	// "message_id":"m-<n>"}.
+	Answers bool
+	// OnMedia is told about each request to the media plane (media.go).
+	OnMedia func(MediaRequest)
 	// OnOutbound is told about each outbound request as it arrives, after
 	// it is recorded. It runs on the connection's read goroutine and must
 	// not block.
@@ -112,6 +120,8 @@ func New(opts Options) *Server {
 		Now:        opts.Now,
 		Descriptor: opts.Descriptor,
 		Outbound:   s.outbound,
+		Answers:    opts.Answers,
+		OnMedia:    opts.OnMedia,
 		OnFrame:    s.rec.frame,
 		Hooks:      hooks,
 		Logger:     opts.Logger,

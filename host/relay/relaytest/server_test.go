@@ -275,3 +275,30 @@ func TestWaitsAndLifecycle(t *testing.T) {
 		t.Fatalf("the connection survived Close")
 	}
 }
+
+func TestWaitOutboundAndMedia(t *testing.T) {
+	s := startServer(t, relaytest.Options{Answers: true})
+	c, _, err := dial(t, s, relaytest.RelayPath, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.send(`{"type":"hello","platform":"discord","botId":"1"}`)
+	c.next()
+	c.send(`{"type":"outbound","requestId":"r1","action":{"op":"typing","chat_id":"c"},"platform":"discord"}`)
+	c.send(`{"type":"outbound","requestId":"r2","action":{"op":"thread_create","chat_id":"c","thread_name":"n"},"platform":"discord"}`)
+	o, i, err := s.WaitOutbound(ctxT(t), 0, func(o relaytest.OutboundFrame) bool { return o.Op() == "thread_create" })
+	if err != nil || i != 1 || o.RequestID != "r2" {
+		t.Fatalf("WaitOutbound = %+v, %d, %v", o, i, err)
+	}
+	c.next()
+	if f := c.next(); f.Result.Result.Raw["thread_id"] != "m-thread-1" {
+		t.Fatalf("thread_create answered %+v", f.Result)
+	}
+	id, err := s.PutMedia("text/plain", "a.txt", []byte("hi"))
+	if err != nil || s.MediaURL(id) != s.URL()+relaytest.MediaPath+"/"+id {
+		t.Fatalf("PutMedia = %q, %v", id, err)
+	}
+	if ct, name, data, ok := s.Media(id); !ok || ct != "text/plain" || name != "a.txt" || string(data) != "hi" {
+		t.Fatalf("Media = %q %q %q %v", ct, name, data, ok)
+	}
+}
