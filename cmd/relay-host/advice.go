@@ -64,6 +64,7 @@ func advice(err error) string {
 		protocolErr  *launcher.ProtocolError
 		handshakeErr *launcher.HandshakeError
 		checksumErr  *launcher.ChecksumError
+		permErr      *launcher.PermissionError
 	)
 	switch {
 	case errors.As(err, &dirErr) && errors.Is(err, fs.ErrNotExist):
@@ -82,6 +83,10 @@ func advice(err error) string {
 		return ": rebuild the plugin against pluginapi v" + strconv.Itoa(protocolErr.Host) + " or upgrade relay-host"
 	case errors.As(err, &handshakeErr) && !handshakeErr.Timeout:
 		return handshakeAdvice
+	case errors.As(err, &permErr) && permErr.Writable() != "":
+		return ": only its owner may write it; run `chmod go-w " + permErr.Path + "`"
+	case errors.As(err, &permErr):
+		return ": it must belong to the user relay-host runs as, or to root; run `chown " + strconv.Itoa(permErr.User) + " " + permErr.Path + "` (or `chown root`)"
 	}
 	return ""
 }

@@ -94,6 +94,7 @@ func devCommand(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
+	hardenHost(logger)
 	var keys []ed25519.PublicKey
 	if publicKey != "" {
 		k, err := edge.ParsePublicKey(publicKey)

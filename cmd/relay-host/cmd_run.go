@@ -23,8 +23,12 @@ the agent, acknowledges buffered deliveries once handed off, and sends the
 agent's replies back (a token-less follow_up for Discord interactions). It
 reconnects with capped, jittered backoff when the link drops.
 
-The secret is read from --secret-file (or $RELAY_SECRET); it is never logged
-and never passed to plugins.
+The secret is read from --secret-file (or $RELAY_SECRET, which is then
+removed from the process's environment); it is never logged and never passed
+to plugins. The process is made non-dumpable, so plugins running as the same
+user cannot read its memory or environment through /proc; --plugin-user
+starts them as another user. A plugin is trusted code: see
+docs/operating.md, Limits and isolation.
 
 Exit status: 0 after a clean shutdown on SIGINT/SIGTERM, 1 for bad
 configuration or a failed start, 3 when the connector revoked the credential.`
@@ -64,7 +68,7 @@ func (f *identitiesFlag) Set(v string) error {
 
 func runCommand(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet(env, "run", "run --connector URL --gateway-id ID --secret-file PATH --identity PLATFORM:BOT_ID [flags]", runAbout)
-	var connector, gatewayID, secretFile, dir, agentName, agentURL, listen string
+	var connector, gatewayID, secretFile, dir, agentName, agentURL, listen, pluginUserName string
 	var ids identitiesFlag
 	var lf logFlags
 	fs.stringVar(&connector, "connector", "RELAY_CONNECTOR_URL", "", "connector URL, e.g. https://connector.example (required)")
@@ -81,6 +85,7 @@ func runCommand(ctx context.Context, env *environment, args []string) error {
 	fs.stringVar(&agentName, "agent", "RELAY_AGENT", agent.NameStdout, "agent that takes events: echo (replies \"echo: <text>\"), stdout (JSON lines on standard output, no replies) or webhook (POST to --agent-url)")
 	fs.stringVar(&agentURL, "agent-url", "RELAY_AGENT_URL", "", "URL the webhook agent POSTs each event to; a JSON answer {\"reply\": \"…\"} is sent back")
 	fs.stringVar(&listen, "listen", "RELAY_LISTEN", "", "address to serve /metrics, /healthz and /readyz on, e.g. 127.0.0.1:9090 (default: off)")
+	fs.stringVar(&pluginUserName, "plugin-user", "RELAY_PLUGIN_USER", "", "start the plugins as this user (name or uid; relay-host must run as root), so they cannot read the host's files or memory")
 	fs.logFlags(&lf, "info")
 	if err := fs.parse(args); err != nil {
 		return err
@@ -99,6 +104,11 @@ func runCommand(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	secret, err := loadSecret(env, secretFile, logger)
+	if err != nil {
+		return err
+	}
+	hardenHost(logger)
+	plugUser, err := pluginUser(pluginUserName)
 	if err != nil {
 		return err
 	}
@@ -122,7 +132,7 @@ func runCommand(ctx context.Context, env *environment, args []string) error {
 	defer stopProfile()
 	return runGateway(ctx, gatewayConfig{
 		connector: connector, gatewayID: gatewayID, secret: secret, identities: ids,
-		pluginsDir: dir, agent: ag, listen: listen, logger: logger,
+		pluginsDir: dir, pluginUser: plugUser, agent: ag, listen: listen, logger: logger,
 	})
 }
 

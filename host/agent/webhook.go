@@ -28,7 +28,8 @@ const (
 // Webhook POSTs each event (the MessageEvent JSON form) to an HTTP endpoint.
 // A 2xx answer means the agent took the event; a JSON body {"reply": "…"}
 // is a reply to send back. 5xx answers, timeouts and connection errors are
-// retried with backoff; any other answer is a failure.
+// retried with backoff; any other answer is a failure, a redirect (3xx)
+// included: redirects are never followed.
 type Webhook struct {
 	url       string
 	client    *http.Client
@@ -42,8 +43,16 @@ func NewWebhook(rawURL, userAgent string) (*Webhook, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("--agent-url %q: want an absolute http:// or https:// URL", rawURL)
 	}
-	return &Webhook{url: rawURL, client: &http.Client{Timeout: webhookTimeout}, userAgent: userAgent}, nil
+	client := &http.Client{Timeout: webhookTimeout, CheckRedirect: refuseRedirect}
+	return &Webhook{url: rawURL, client: client, userAgent: userAgent}, nil
 }
+
+// refuseRedirect never follows a redirect: the 3xx itself is the answer,
+// and a failure. Following it would re-send the event somewhere the
+// operator did not configure (a 307 re-POSTs it to another host) or turn
+// it into a GET without the event (302, 303), whose 200 would then count
+// as delivered although the agent never saw the event.
+func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // errPermanent marks an answer that retrying will not change.
 var errPermanent = errors.New("agent refused the event")
@@ -96,6 +105,8 @@ func (w *Webhook) post(ctx context.Context, body []byte) (string, error) {
 	switch {
 	case resp.StatusCode >= 500:
 		return "", fmt.Errorf("agent answered %s", resp.Status)
+	case resp.StatusCode >= 300 && resp.StatusCode <= 399:
+		return "", fmt.Errorf("%w: it answered %s (redirects are not followed)", errPermanent, resp.Status)
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
 		return "", fmt.Errorf("%w: it answered %s", errPermanent, resp.Status)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/relayhost/relay-host/pluginapi"
+	"github.com/relayhost/relay-host/pluginapi/launcher"
 )
 
 // Dispatch defaults.
@@ -45,6 +46,9 @@ type Config struct {
 	ForwardTimeout time.Duration
 	// Observer receives plugin lifecycle events; nil means none.
 	Observer Observer
+	// User, when set, is the account plugins run as (the host must run as
+	// root; Linux only).
+	User *launcher.User
 	// restart is the supervisors' restart policy; zero means the default
 	// (tests shorten it).
 	restart restartPolicy
@@ -63,7 +67,9 @@ type Manager struct {
 // Open discovers the plugins in cfg.Dir, checks them against the pin file,
 // starts them all (in parallel) and maps platforms to plugins. Any failure
 // stops the plugins already started and is returned: a directory that does
-// not exist (*DirError) or holds no plugin (*NoPluginsError), refused pins
+// not exist (*DirError) or holds no plugin (*NoPluginsError), a directory,
+// pin file or plugin others could change (each a *launcher.PermissionError,
+// CheckPermissions), refused pins
 // (each a *PinError), a plugin that fails to start (launcher's
 // *HandshakeError, *ProtocolError, …), two plugins claiming one platform
 // (*PlatformConflictError).
@@ -90,6 +96,9 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	if len(cands) == 0 {
 		return nil, &NoPluginsError{Dir: cfg.Dir}
 	}
+	if err := CheckPermissions(cfg.Dir, cands); err != nil {
+		return nil, err
+	}
 	pins, err := ReadPins(cfg.Dir)
 	if err != nil {
 		return nil, err
@@ -114,7 +123,7 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 			defer wg.Done()
 			sups[i], errs[i] = StartSupervisor(ctx, c, SupervisorConfig{
 				Logger: cfg.Logger, LogLevel: cfg.LogLevel, Pinned: pins != nil, Observer: cfg.Observer,
-				restart: cfg.restart,
+				User: cfg.User, restart: cfg.restart,
 			})
 		}()
 	}

@@ -22,7 +22,7 @@ import (
 
 // binaries holds the test plugin builds, made once in TestMain.
 var binaries struct {
-	alpha, beta, alphaDup, keep, v2 string
+	alpha, beta, alphaDup, keep, v2, raw string
 }
 
 func TestMain(m *testing.M) {
@@ -50,6 +50,7 @@ func TestMain(m *testing.M) {
 	binaries.alphaDup = build("alphadup", "./testdata/testplugin", "-X main.name=alphadup -X main.platforms=alpha")
 	binaries.keep = build("keep", "./testdata/testplugin", "-X main.name=keep -X main.platforms=keep -X main.keepRuntime=yes")
 	binaries.v2 = build("v2", "./testdata/v2plugin", "")
+	binaries.raw = build("raw", "./testdata/rawplugin", "")
 	code := m.Run()
 	os.RemoveAll(dir)
 	if code == 0 {
