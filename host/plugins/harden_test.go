@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -225,26 +226,66 @@ func TestWedgedPluginIsRestartedAndReportedUnhealthy(t *testing.T) {
 }
 
 // TestTimeoutsWithAnswersInBetweenAreNotAWedge checks that forwards that
-// time out now and then, with answers in between, never restart a plugin.
+// time out now and then, with answers in between or meanwhile (a slow or
+// overloaded plugin), never restart a plugin.
 func TestTimeoutsWithAnswersInBetweenAreNotAWedge(t *testing.T) {
 	dir := t.TempDir()
-	install(t, dir, binaries.alpha, "alpha")
-	m, err := Open(context.Background(), Config{Dir: dir, ForwardTimeout: 200 * time.Millisecond, Logger: testLogger(t)})
-	must(t, err)
-	t.Cleanup(m.Close)
-	pid := m.Statuses()[0].PID
-	for range 2 * wedgeAfter {
-		for range wedgeAfter - 1 {
-			if _, err := m.Dispatch(context.Background(), forward("alpha", "stall")); !errors.Is(err, context.DeadlineExceeded) {
-				t.Fatalf("stalled forward: err = %v, want its deadline", err)
-			}
+	path := install(t, dir, binaries.alpha, "alpha")
+	s := supervise(t, path, false, defaultRestartPolicy(), nil)
+	pid := s.Status().PID
+	// A stalled forward times out at its deadline; an answered one has all
+	// the time a loaded machine may need.
+	stall := func(sock string, deadline time.Duration) error {
+		ctx, cancel := context.WithTimeout(context.Background(), deadline)
+		defer cancel()
+		f := forward("alpha", "stall")
+		f.Profile = sock
+		_, err := s.Handle(ctx, f)
+		if !errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("stalled forward: err = %v, want its deadline", err)
 		}
-		if res, err := dispatch(t, m, forward("alpha", "answered")); err != nil || res.Disposition != pluginapi.Handled {
+		return nil
+	}
+	answer := func() {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), eventTimeout)
+		defer cancel()
+		if res, err := s.Handle(ctx, forward("alpha", "answered")); err != nil || res.Disposition != pluginapi.Handled {
 			t.Fatalf("answered forward: %+v, %v", res, err)
 		}
 	}
-	if st := m.Statuses()[0]; st.PID != pid || st.Restarts != 0 || st.State != StateUp {
+	for range 2 {
+		for range wedgeAfter - 1 {
+			must(t, stall("", 300*time.Millisecond))
+		}
+		answer()
+	}
+	if st := s.Status(); st.PID != pid || st.Restarts != 0 || st.State != StateUp {
 		t.Fatalf("after timeouts with answers in between: %+v, want the same process, up", st)
+	}
+
+	// Many forwards time out at once while the plugin answers others: an
+	// overloaded plugin, not a wedged one. The answers start once every
+	// stalled forward is in the plugin, so they overlap all of them.
+	sock, accept := holdSocket(t)
+	stalls := make(chan error, 3*wedgeAfter)
+	for range cap(stalls) {
+		go func() { stalls <- stall(sock, 3*time.Second) }()
+	}
+	for range cap(stalls) {
+		accept()
+	}
+	for done := 0; done < cap(stalls); {
+		select {
+		case err := <-stalls:
+			must(t, err)
+			done++
+		default:
+			answer()
+		}
+	}
+	if st := s.Status(); st.PID != pid || st.Restarts != 0 || st.State != StateUp {
+		t.Fatalf("after concurrent timeouts with answers meanwhile: %+v, want the same process, up", st)
 	}
 }
 

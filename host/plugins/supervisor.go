@@ -128,10 +128,11 @@ type Supervisor struct {
 	crashes  int           // consecutive, reset after stableAfter
 	restarts int
 	lastErr  error // why the last restart failed; nil once up
-	// timeouts counts consecutive forward timeouts of proc; wedged says
-	// they reached wedgeAfter (wedge.go). stopStable cancels the pending
+	// timeouts counts consecutive forward timeouts of proc, during which
+	// it answered nothing; wedged says they reached wedgeAfter (wedge.go). stopStable cancels the pending
 	// switch from unhealthy to up (stable.go).
 	timeouts   int
+	lastAnswer time.Time // when proc last answered a forward
 	wedged     bool
 	stopStable func() bool
 }
@@ -341,8 +342,9 @@ func (s *Supervisor) Handle(ctx context.Context, f pluginapi.Forward) (pluginapi
 		if !serving { // it came up while we waited: reload the process
 			continue
 		}
+		sent := time.Now()
 		res, err := proc.Remote.HandleForward(ctx, f)
-		s.noteForward(proc, err)
+		s.noteForward(proc, sent, err)
 		return res, err
 	}
 }

@@ -6,7 +6,8 @@
 // "hold" and "hold-exit" (see hold), "runtime" (its collector settings),
 // "wedge" (this forward and every later one block for good, deadline or
 // not: a wedged plugin), "stall" (this forward blocks for good, the others
-// are served), "fork-sleep" (starts `sleep 300` and answers its
+// are served; with a profile, it first connects to that Unix socket, as
+// hold does), "fork-sleep" (starts `sleep 300` and answers its
 // pid), "many-events" (200,000 events), "huge-result" (one 20 MB event),
 // "environ" (tries to read its host's /proc/PID/environ), "read-file"
 // (tries to read the file named by the forward's profile), "uid" (its user
@@ -80,6 +81,12 @@ func (testPlugin) HandleForward(ctx context.Context, f pluginapi.Forward) plugin
 		wedged.Store(true)
 		select {}
 	case "stall":
+		if f.Profile != "" { // tell the test it is here (see hold)
+			conn, err := net.Dial("unix", f.Profile)
+			if err == nil {
+				defer conn.Close()
+			}
+		}
 		select {} // this forward never ends; the others are served
 	case "fork-sleep":
 		cmd := exec.Command("sleep", "300")
