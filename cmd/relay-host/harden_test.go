@@ -158,3 +158,23 @@ func TestPluginUser(t *testing.T) {
 		}
 	})
 }
+
+// TestWritablePluginsAreRefusedWithTheFix makes the plugins directory and
+// a plugin writable by others: run refuses to start, naming each and the
+// command that fixes it.
+func TestWritablePluginsAreRefusedWithTheFix(t *testing.T) {
+	srv := connector(t, relaytest.Options{})
+	dir := pluginsDir(t, false)
+	plugin := filepath.Join(dir, "relay-plugin-twilio")
+	must(t, os.Chmod(dir, 0o777))
+	must(t, os.Chmod(plugin, 0o775))
+	r := relayHost(t, "", runArgs(srv, secretFile(t), dir)...)
+	for _, want := range []string{
+		"plugins directory " + dir + " is writable by group and others (mode 0777): only its owner may write it; run `chmod go-w " + dir + "`",
+		"plugin " + plugin + " is writable by group (mode 0775): only its owner may write it; run `chmod go-w " + plugin + "`",
+	} {
+		if r.code != exitFailure || !strings.Contains(r.stderr, want) {
+			t.Errorf("exit %d, stderr:\n%s\nwant exit 1 with %q", r.code, r.stderr, want)
+		}
+	}
+}

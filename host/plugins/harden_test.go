@@ -465,14 +465,20 @@ func TestUnsafePermissionsAreRefused(t *testing.T) {
 		})
 	}
 
-	t.Run("a plugin made writable after the start is refused at its next launch", func(t *testing.T) {
+	t.Run("a plugin made writable after the start is refused at its restart", func(t *testing.T) {
 		dir := t.TempDir()
-		plugin := install(t, dir, binaries.alpha, "alpha")
-		must(t, os.Chmod(plugin, 0o757))
-		_, err := launcher.Launch(context.Background(), launcher.LaunchConfig{Path: plugin, Env: launcher.PluginEnv("error"), CheckPermissions: true})
+		path := install(t, dir, binaries.alpha, "alpha")
+		policy := defaultRestartPolicy()
+		policy.baseDelay = 10 * time.Millisecond // refusals repeat quickly
+		ev := newEvents()
+		s := supervise(t, path, false, policy, ev)
+		ev.waitFor(t, "alpha:up")
+		must(t, os.Chmod(path, 0o757))
+		crash(t, s)
+		ev.waitFor(t, "alpha:unhealthy") // every restart is refused
 		var pe *launcher.PermissionError
-		if !errors.As(err, &pe) || pe.Kind != launcher.KindPlugin || pe.Writable() != "others" {
-			t.Fatalf("Launch: %v; want a PermissionError for the plugin", err)
+		if st := s.Status(); !errors.As(st.Err, &pe) || pe.Kind != launcher.KindPlugin || pe.Writable() != "others" || st.PID != 0 {
+			t.Fatalf("status %+v; want the restart refused with a PermissionError for the plugin", st)
 		}
 	})
 }
