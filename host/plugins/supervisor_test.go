@@ -164,7 +164,9 @@ func TestRepeatedCrashes(t *testing.T) {
 	if st := s.Status(); st.State != StateUnhealthy || st.PID == 0 || st.Restarts != unhealthyAfter || st.Err != nil {
 		t.Fatalf("after the restarts: %+v; want unhealthy but serving, with %d restarts", st, unhealthyAfter)
 	}
-	if res, err := s.Handle(context.Background(), forward("alpha", "while unhealthy")); err != nil || res.Disposition != pluginapi.Handled {
+	ctx, cancel := context.WithTimeout(context.Background(), eventTimeout)
+	defer cancel()
+	if res, err := s.Handle(ctx, forward("alpha", "while unhealthy")); err != nil || res.Disposition != pluginapi.Handled {
 		t.Fatalf("an unhealthy plugin that runs must serve: %+v, %v", res, err)
 	}
 	// Not yet up for the stable period: still unhealthy.
