@@ -29,19 +29,6 @@ const (
 	MaxResultBytes = MaxMessageBytes / 2
 )
 
-// checkResultCaps says which cap an encoded result exceeds, "" when it is
-// within MaxResultEvents and MaxResultBytes. The reason states counts and
-// limits, never content. (The host's twin is in package launcher.)
-func checkResultCaps(w *pluginv1.ForwardResponse) string {
-	if n := len(w.GetEvents()); n > MaxResultEvents {
-		return fmt.Sprintf("result has %d events, over the %d-event limit (pluginapi.MaxResultEvents)", n, MaxResultEvents)
-	}
-	if n := proto.Size(w); n > MaxResultBytes {
-		return fmt.Sprintf("result is %d bytes encoded, over the %d-byte limit (pluginapi.MaxResultBytes)", n, MaxResultBytes)
-	}
-	return ""
-}
-
 // capEvents rejects a result with more than MaxResultEvents events before
 // any of them is encoded.
 func capEvents(res Result, logger hclog.Logger) Result {
@@ -54,12 +41,14 @@ func capEvents(res Result, logger hclog.Logger) Result {
 }
 
 // capBytes replaces an encoded result over MaxResultBytes with a rejection
-// carrying the same id.
+// carrying the same id. (capEvents has already capped the events, before
+// they were encoded.)
 func capBytes(w *pluginv1.ForwardResponse, logger hclog.Logger) *pluginv1.ForwardResponse {
-	reason := checkResultCaps(w)
-	if reason == "" {
+	n := proto.Size(w)
+	if n <= MaxResultBytes {
 		return w
 	}
-	logger.Warn("plugin returned a result over the size limit; rejecting the forward", "reason", reason)
+	reason := fmt.Sprintf("result is %d bytes encoded, over the %d-byte limit (pluginapi.MaxResultBytes)", n, MaxResultBytes)
+	logger.Warn("plugin returned a result over the size limit; rejecting the forward", "bytes", n, "limit", MaxResultBytes)
 	return &pluginv1.ForwardResponse{Id: w.GetId(), Disposition: pluginv1.Disposition_DISPOSITION_REJECTED, Reason: reason}
 }

@@ -85,7 +85,8 @@ func (p *Process) Exited() bool { return p.client.Exited() }
 // Launch starts a plugin, completes the handshake, asks for its Info and
 // opens its forward stream (batched when the plugin advertises the
 // forward-batches capability). A plugin that cannot start fails with a
-// ChecksumError, ProtocolError or HandshakeError when one applies.
+// ChecksumError, PermissionError, ProtocolError or HandshakeError when one
+// applies.
 func Launch(ctx context.Context, cfg LaunchConfig) (*Process, error) {
 	name := filepath.Base(cfg.Path)
 	if cfg.Logger == nil {
