@@ -147,7 +147,8 @@ func errString(err error) string {
 // TestResultCaps has plugins return more events, or more bytes, than a
 // result may carry: the SDK rejects such a result in the plugin, the host
 // rejects one from a plugin built without the SDK, each with a reason
-// naming the cap, and the plugin keeps serving on the same stream.
+// naming the cap (the two ends word it differently, so the test knows which
+// one rejected), and the plugin keeps serving on the same stream.
 func TestResultCaps(t *testing.T) {
 	dir := t.TempDir()
 	install(t, dir, binaries.alpha, "alpha")
@@ -160,10 +161,10 @@ func TestResultCaps(t *testing.T) {
 	for _, tt := range []struct {
 		name, platform, body, want string
 	}{
-		{"the SDK caps events", "alpha", "many-events", "200000 events, over the 100-event limit"},
-		{"the SDK caps bytes", "alpha", "huge-result", "over the 8388608-byte limit"},
-		{"the host caps events", "raw", "many-events", "plugin returned 200000 events, over the 100-event limit"},
-		{"the host caps bytes", "raw", "big-result", "over the 8388608-byte limit"},
+		{"the SDK caps events", "alpha", "many-events", "result has 200000 events, over the 100-event limit (pluginapi.MaxResultEvents)"},
+		{"the SDK caps bytes", "alpha", "huge-result", "bytes encoded, over the 8388608-byte limit (pluginapi.MaxResultBytes)"},
+		{"the host caps events", "raw", "many-events", "plugin returned 200000 events, over the 100-event limit (pluginapi.MaxResultEvents)"},
+		{"the host caps bytes", "raw", "big-result", "-byte result, over the 8388608-byte limit (pluginapi.MaxResultBytes)"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			res, err := dispatch(t, m, forward(tt.platform, tt.body))
