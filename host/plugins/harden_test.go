@@ -399,7 +399,7 @@ func TestPinnedStartRunsTheFileItHashed(t *testing.T) {
 	wg.Wait()
 	close(stop)
 	n := <-swapped
-	t.Logf("%d starts: %d ran the pinned binary, %d refused, %d ran the other one; %d swaps", starts, ran.Load(), refused.Load(), unpinned.Load(), n)
+	t.Logf("%d starts: %d started (%d of them the binary that is not pinned), %d refused; %d swaps meanwhile", starts, ran.Load(), unpinned.Load(), refused.Load(), n)
 	if unpinned.Load() != 0 {
 		t.Fatalf("%d of %d starts ran a binary that is not the pinned one", unpinned.Load(), starts)
 	}
