@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -129,4 +130,28 @@ func TestSlowBodyIsCut(t *testing.T) {
 	if elapsed := time.Since(start); elapsed < bodyTimeout {
 		t.Fatalf("cut after %s, before the %s deadline", elapsed, bodyTimeout)
 	}
+}
+
+// FuzzCheckTimestamp checks the signed-timestamp window against a clock at
+// 1,800,000,000: a timestamp is accepted exactly when it is a base-10
+// integer within SignatureWindow of it, and the reason is one of two fixed
+// texts.
+func FuzzCheckTimestamp(f *testing.F) {
+	for _, s := range []string{"1800000000", "1799999700", "1799999699", "9999999999", "-1", "soon", ""} {
+		f.Add(s)
+	}
+	now := time.Unix(1_800_000_000, 0)
+	f.Fuzz(func(t *testing.T, ts string) {
+		why := checkTimestamp(ts, now)
+		secs, err := strconv.ParseInt(ts, 10, 64)
+		ok := err == nil && secs >= now.Unix()-300 && secs <= now.Unix()+300
+		if ok != (why == "") {
+			t.Fatalf("checkTimestamp(%q) = %q, want accepted=%v", ts, why, ok)
+		}
+		switch why {
+		case "", "request timestamp is not unix seconds", "request timestamp is more than 5m0s from now":
+		default: // a reason never carries the request's own text
+			t.Fatalf("checkTimestamp(%q): unexpected reason %q", ts, why)
+		}
+	})
 }
