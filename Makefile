@@ -21,6 +21,7 @@ build:
 	@for p in $(PLUGINS); do \
 		$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/plugins/relay-plugin-$$p ./plugins/$$p || exit 1; \
 	done
+	@chmod go-w bin/plugins bin/plugins/relay-plugin-*  # relay-host refuses plugins others may write (umask 002)
 
 # The README's first command: build, then show the whole flow on loopback.
 demo: build

@@ -157,7 +157,8 @@ func (s *grpcServer) sendResults(stream pluginv1.Plugin_HandleBatchesServer, res
 }
 
 // handle runs one forward through the implementation with the SDK's
-// guarantees: size limit, deadline, panic recovery and result validation.
+// guarantees: size limit, deadline, panic recovery, result validation and
+// the result caps (MaxResultEvents, MaxResultBytes).
 // ctx carries the plugin's logger (withLogger).
 func (s *grpcServer) handle(ctx context.Context, req *pluginv1.ForwardRequest) *pluginv1.ForwardResponse {
 	f := forwardFromWire(req.GetForward())
@@ -173,14 +174,14 @@ func (s *grpcServer) handle(ctx context.Context, req *pluginv1.ForwardRequest) *
 			ctx, cancel = context.WithDeadline(ctx, time.Unix(0, dl))
 			defer cancel()
 		}
-		res = s.call(ctx, f)
+		res = capEvents(s.call(ctx, f), s.logger)
 	}
 	w, err := resultToWire(req.GetId(), res)
 	if err != nil {
 		s.logger.Error("plugin returned a result that cannot be encoded; rejecting the forward", "error", err)
 		w, _ = resultToWire(req.GetId(), Rejectf("plugin returned a result that cannot be encoded: %v", err))
 	}
-	return w
+	return capBytes(w, s.logger)
 }
 
 // call invokes the implementation, turning a panic into a Rejected result

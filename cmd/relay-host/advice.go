@@ -74,6 +74,7 @@ func advice(err error) string {
 		agentURLErr  *agent.URLError
 		configErr    *plugins.ConfigError
 		configureErr *launcher.ConfigureError
+		permErr      *launcher.PermissionError
 	)
 	switch {
 	case errors.As(err, &dirErr) && errors.Is(err, fs.ErrNotExist):
@@ -101,6 +102,10 @@ func advice(err error) string {
 		return handshakeAdvice
 	case errors.As(err, &agentURLErr):
 		return ": pass the agent's endpoint with --agent-url (or $RELAY_AGENT_URL), e.g. http://127.0.0.1:8000/events"
+	case errors.As(err, &permErr) && permErr.Writable() != "":
+		return ": only its owner may write it; run `chmod go-w " + permErr.Path + "`"
+	case errors.As(err, &permErr):
+		return ": it must belong to the user relay-host runs as, or to root; run `chown " + strconv.Itoa(permErr.User) + " " + permErr.Path + "` (or `chown root`)"
 	}
 	return ""
 }

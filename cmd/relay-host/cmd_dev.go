@@ -233,7 +233,11 @@ func (d *devRun) cleanup() {
 func (d *devRun) setUpLogger(context.Context) error {
 	var err error
 	d.logger, err = d.lf.logger(d.env.stderr)
-	return err
+	if err != nil {
+		return err
+	}
+	hardenHost(d.logger)
+	return nil
 }
 
 // setUpKeys parses --discord-public-key. With a real public key the demo's

@@ -31,8 +31,12 @@ typing, prompts with buttons, reactions, files, replies long after the event
 one. Typing heartbeats and processing reactions go to the chats whose
 platform takes them unless --typing=false / --reactions=false.
 
-The secret is read from --secret-file (or $RELAY_SECRET); it is never logged
-and never passed to plugins.
+The secret is read from --secret-file (or $RELAY_SECRET, which is then
+removed from the process's environment); it is never logged and never passed
+to plugins. The process is made non-dumpable, so plugins running as the same
+user cannot read its memory or environment through /proc; --plugin-user
+starts them as another user. A plugin is trusted code: see
+docs/operating.md, Limits and isolation.
 
 Credentials may also come from the file 'relay-host enroll' wrote
 (--credentials), or, in a hosted deployment, from self-provisioning at start
@@ -110,7 +114,7 @@ func (a identityArgs) identities(env *environment) (identitiesFlag, error) {
 
 func runCommand(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet(env, "run", "run --connector URL --gateway-id ID --secret-file PATH --identity PLATFORM:BOT_ID [flags]", runAbout)
-	var connector, gatewayID, secretFile, dir, agentName, agentURL, listen string
+	var connector, gatewayID, secretFile, dir, agentName, agentURL, listen, pluginUserName string
 	var idArgs identityArgs
 	var lf logFlags
 	var ctl controlFlags
@@ -131,6 +135,7 @@ func runCommand(ctx context.Context, env *environment, args []string) error {
 	if err := pf.add(fs); err != nil {
 		return err
 	}
+	fs.stringVar(&pluginUserName, "plugin-user", "RELAY_PLUGIN_USER", "", "start the plugins as this user (name or uid; relay-host must run as root), so they cannot read the host's files or memory")
 	fs.logFlags(&lf, "info")
 	if err := fs.controlFlags(&ctl); err != nil {
 		return err
@@ -156,6 +161,11 @@ func runCommand(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	secret, err := loadSecret(env, secretFile, logger)
+	if err != nil {
+		return err
+	}
+	hardenHost(logger)
+	plugUser, err := pluginUser(pluginUserName)
 	if err != nil {
 		return err
 	}
@@ -188,7 +198,7 @@ func runCommand(ctx context.Context, env *environment, args []string) error {
 	defer startPolicies(logger, plan)()
 	return runGateway(ctx, gatewayConfig{
 		connector: connector, gatewayID: gatewayID, secret: secret, identities: ids,
-		pluginsDir: dir, plugins: pf, agent: ag, listen: listen, logger: logger, link: plan.link, agentAPI: api,
+		pluginsDir: dir, pluginUser: plugUser, plugins: pf, agent: ag, listen: listen, logger: logger, link: plan.link, agentAPI: api,
 	})
 }
 

@@ -43,14 +43,15 @@ type devLog struct {
 	color     bool
 	agentName string
 
-	mu        sync.Mutex
-	retain    bool            // keep items for wait (the demo and tests)
-	separate  bool            // a blank line before each new request
-	items     []any           // edge.Event, host.Step or note, in arrival order
-	changed   notify.Signal   // notified on every new item
-	announced map[string]bool // bufferIds the edge has reported
-	held      []any           // lines waiting for their forward to be reported
-	heldTimer *time.Timer
+	mu             sync.Mutex
+	retain         bool            // keep items for wait (the demo and tests)
+	separate       bool            // a blank line before each new request
+	items          []any           // edge.Event, host.Step or note, in arrival order
+	changed        notify.Signal   // notified on every new item
+	announced      map[string]bool // bufferIds the edge has reported (the last announceMemory)
+	announcedOrder []string        // announced's keys, oldest first
+	held           []any           // lines waiting for their forward to be reported
+	heldTimer      *time.Timer
 }
 
 // note is a line of the dev command's own (a heading, a summary).
@@ -106,12 +107,12 @@ func (l *devLog) add(item any) {
 
 	switch x := item.(type) {
 	case edge.Forwarded:
-		l.announced[x.BufferID] = true
+		l.announceLocked(x.BufferID)
 		l.printLocked(item)
 		l.releaseLocked(false)
 		return
 	case edge.Buffered:
-		l.announced[x.BufferID] = true
+		l.announceLocked(x.BufferID)
 		l.printLocked(item)
 		l.releaseLocked(false)
 		return

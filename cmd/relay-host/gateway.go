@@ -16,6 +16,7 @@ import (
 	"github.com/relayhost/relay-host/host/metrics"
 	"github.com/relayhost/relay-host/host/plugins"
 	"github.com/relayhost/relay-host/host/relay"
+	"github.com/relayhost/relay-host/pluginapi/launcher"
 )
 
 // Shutdown budget on SIGINT/SIGTERM (DESIGN §4): ask the connector to buffer
@@ -37,6 +38,7 @@ type gatewayConfig struct {
 	secret     string
 	identities []relay.Identity
 	pluginsDir string
+	pluginUser *launcher.User // nil: plugins run as the host's user
 	agent      agent.Agent
 	listen     string
 	logger     hclog.Logger
@@ -65,7 +67,7 @@ func runGateway(ctx context.Context, cfg gatewayConfig) error {
 	log := cfg.logger
 	m := metrics.New()
 	start := time.Now()
-	mgr, err := plugins.Open(ctx, cfg.plugins.config(plugins.Config{Dir: cfg.pluginsDir, Logger: log, Observer: pluginMetrics{m}}))
+	mgr, err := plugins.Open(ctx, cfg.plugins.config(plugins.Config{Dir: cfg.pluginsDir, Logger: log, Observer: pluginMetrics{m}, User: cfg.pluginUser}))
 	if err != nil {
 		return err
 	}

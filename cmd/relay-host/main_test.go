@@ -183,7 +183,12 @@ func (l *lockedBuffer) waitFor(ctx context.Context, text string, n int) error {
 // standard output lines arrive on p.lines.
 func start(t *testing.T, env []string, args ...string) *process {
 	t.Helper()
-	cmd := exec.Command(bins.relayHost, args...)
+	return startCmd(t, exec.Command(bins.relayHost, args...), env)
+}
+
+// startCmd is start for a prepared command (another binary, another user).
+func startCmd(t *testing.T, cmd *exec.Cmd, env []string) *process {
+	t.Helper()
 	cmd.Env = childEnv(env...)
 	p := &process{cmd: cmd, stderr: &lockedBuffer{}, lines: make(chan string, 1024), done: make(chan struct{})}
 	cmd.Stderr = p.stderr

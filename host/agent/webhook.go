@@ -27,7 +27,8 @@ const (
 // A 2xx answer means the agent took the event; a JSON body may carry
 // {"reply": "…"} to send back and {"actions": [ACTION, …]} to run after it
 // (see decodeAnswer). 5xx answers, timeouts and connection errors are
-// retried with backoff; any other answer is a failure.
+// retried with backoff; any other answer is a failure, a redirect (3xx)
+// included: redirects are never followed.
 type Webhook struct {
 	url       string
 	client    *http.Client
@@ -42,8 +43,16 @@ func NewWebhook(rawURL, userAgent string) (*Webhook, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, &URLError{URL: rawURL}
 	}
-	return &Webhook{url: rawURL, client: &http.Client{Timeout: webhookTimeout}, userAgent: userAgent, backoff: webhookBackoffBase}, nil
+	client := &http.Client{Timeout: webhookTimeout, CheckRedirect: refuseRedirect}
+	return &Webhook{url: rawURL, client: client, userAgent: userAgent, backoff: webhookBackoffBase}, nil
 }
+
+// refuseRedirect never follows a redirect: the 3xx itself is the answer,
+// and a failure. Following it would re-send the event somewhere the
+// operator did not configure (a 307 re-POSTs it to another host) or turn
+// it into a GET without the event (302, 303), whose 200 would then count
+// as delivered although the agent never saw the event.
+func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // errPermanent marks an answer that retrying will not change.
 var errPermanent = errors.New("agent refused the event")
@@ -98,6 +107,8 @@ func (w *Webhook) post(ctx context.Context, body []byte) (Answer, error) {
 	switch {
 	case resp.StatusCode >= 500:
 		return Answer{}, fmt.Errorf("agent answered %s", resp.Status)
+	case resp.StatusCode >= 300 && resp.StatusCode <= 399:
+		return Answer{}, fmt.Errorf("%w: it answered %s (redirects are not followed)", errPermanent, resp.Status)
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
 		return Answer{}, fmt.Errorf("%w: it answered %s", errPermanent, resp.Status)
 	}

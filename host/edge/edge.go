@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -74,16 +75,22 @@ type Config struct {
 	OnEvent func(Event)
 	// Logger receives the edge's and the connector's logs; nil discards.
 	Logger hclog.Logger
+	// Now is the clock signed timestamps are checked against; nil is
+	// time.Now.
+	Now func() time.Time
+	// bodyTimeout replaces RequestReadTimeout (tests).
+	bodyTimeout time.Duration
 }
 
 // Edge is the dev connector's platform-facing edge together with the
 // in-process connector it forwards through. Its methods are safe for
 // concurrent use.
 type Edge struct {
-	cfg   Config
-	log   hclog.Logger
-	srv   *devconnector.Server
-	vault *vault
+	cfg     Config
+	log     hclog.Logger
+	srv     *devconnector.Server
+	vault   *vault
+	replays *replayGuard
 
 	emitMu sync.Mutex
 
@@ -100,7 +107,7 @@ func Start(cfg Config) (*Edge, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
 	}
-	e := &Edge{cfg: cfg, log: cfg.Logger, vault: newVault(nil), acked: map[string]struct{}{}}
+	e := &Edge{cfg: cfg, log: cfg.Logger, vault: newVault(nil), replays: newReplayGuard(), acked: map[string]struct{}{}}
 	opts := devconnector.Options{
 		Addr:            cfg.Addr,
 		GatewayID:       cfg.GatewayID,
@@ -205,6 +212,7 @@ func (e *Edge) profile(r *http.Request) string {
 // readBody reads the request body up to MaxBodyBytes, answering 413 or 400
 // itself when it cannot.
 func (e *Edge) readBody(w http.ResponseWriter, r *http.Request, platform string) ([]byte, bool) {
+	e.armDeadlines(w)
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -245,6 +253,10 @@ func (e *Edge) serveDiscord(w http.ResponseWriter, r *http.Request) {
 			e.refuse(w, r, PlatformDiscord, http.StatusUnauthorized, "invalid request signature")
 			return
 		}
+		if why := checkTimestamp(r.Header.Get(HeaderTimestamp), e.now()); why != "" {
+			e.refuse(w, r, PlatformDiscord, http.StatusUnauthorized, why)
+			return
+		}
 		signed = true
 	}
 	in, err := parseInteraction(body)
@@ -255,6 +267,13 @@ func (e *Edge) serveDiscord(w http.ResponseWriter, r *http.Request) {
 	a, ok := ackFor(in.typ)
 	if !ok {
 		e.refuse(w, r, PlatformDiscord, http.StatusBadRequest, fmt.Sprintf("unsupported interaction type %d", in.typ))
+		return
+	}
+	// Discord sends an interaction once: a signed one seen before is a
+	// replay, refused before it is answered or forwarded. (Unsigned ones
+	// are dev's curl lines, which may well be sent twice.)
+	if signed && in.typ != TypePing && in.id != "" && !e.replays.first(in.id) {
+		e.refuse(w, r, PlatformDiscord, http.StatusUnauthorized, "interaction already received: a replay")
 		return
 	}
 	botID := e.botID(PlatformDiscord, r.PathValue("botId"))

@@ -191,7 +191,12 @@ func post(t *testing.T, url, contentType string, body []byte, header map[string]
 }
 
 func signed(key ed25519.PrivateKey, body []byte) map[string]string {
-	ts := "1767225600"
+	return signedAt(key, body, time.Now())
+}
+
+// signedAt signs body as Discord would have at the time at.
+func signedAt(key ed25519.PrivateKey, body []byte, at time.Time) map[string]string {
+	ts := strconv.FormatInt(at.Unix(), 10)
 	return map[string]string{HeaderTimestamp: ts, HeaderSignature: Sign(key, ts, body)}
 }
 

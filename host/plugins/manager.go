@@ -16,6 +16,7 @@ import (
 	"github.com/relayhost/relay-host/host/internal/hosterr"
 	"github.com/relayhost/relay-host/internal/pluginlink"
 	"github.com/relayhost/relay-host/pluginapi"
+	"github.com/relayhost/relay-host/pluginapi/launcher"
 )
 
 // Dispatch defaults.
@@ -63,6 +64,9 @@ type Config struct {
 	// (and the configuration and secret files) and takes a new or replaced
 	// plugin, and a changed configuration, without a restart (reload.go).
 	Watch bool
+	// User, when set, is the account plugins run as (the host must run as
+	// root; Linux only).
+	User *launcher.User
 	// restart is the supervisors' restart policy; zero means the default
 	// (tests shorten it).
 	restart restartPolicy
@@ -102,12 +106,13 @@ type Manager struct {
 // Open discovers the plugins in cfg.Dir, checks them against the pin file,
 // starts them all (in parallel), configures them and maps platforms to
 // plugins. It fails for a directory that does not exist (*DirError) or
-// holds no plugin (*NoPluginsError), a malformed pin file, two plugins
-// claiming one platform (*PlatformConflictError), or when no plugin could
-// start. A plugin that is refused (a *PinError, launcher's
-// *HandshakeError or *ProtocolError, a *ConfigError or
-// *launcher.ConfigureError) is logged at error level and reported by
-// Refusals; with cfg.RequireAll it fails Open instead.
+// holds no plugin (*NoPluginsError), a directory or pin file others could
+// change (a *launcher.PermissionError, CheckPermissions), a malformed pin
+// file, two plugins claiming one platform (*PlatformConflictError), or when
+// no plugin could start. A plugin that is refused (a *PinError, a
+// *launcher.PermissionError, launcher's *HandshakeError or *ProtocolError,
+// a *ConfigError or *launcher.ConfigureError) is logged at error level and
+// reported by Refusals; with cfg.RequireAll it fails Open instead.
 func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
@@ -133,6 +138,9 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	}
 	if len(cands) == 0 {
 		return nil, &NoPluginsError{Dir: cfg.Dir}
+	}
+	if err := CheckPermissions(cfg.Dir, cands); err != nil {
+		return nil, err
 	}
 	pins, err := ReadPins(cfg.Dir)
 	if err != nil {
@@ -221,7 +229,7 @@ func (m *Manager) start(ctx context.Context, c Candidate, pinned bool) (*entry, 
 	}
 	sup, err := StartSupervisor(ctx, c, SupervisorConfig{
 		Logger: m.cfg.Logger, LogLevel: m.cfg.LogLevel, Pinned: pinned, Observer: obs,
-		Configure: configure, restart: m.cfg.restart,
+		User: m.cfg.User, Configure: configure, restart: m.cfg.restart,
 	})
 	if err != nil {
 		if len(platforms) == 0 {

@@ -23,8 +23,8 @@ import (
 
 // binaries holds the test plugin builds, made once in TestMain.
 var binaries struct {
-	alpha, beta, alphaDup, keep, v2 string
-	sdk1, sdk2                      string // sdkplugin, versions 1 and 2
+	alpha, beta, alphaDup, keep, v2, raw string
+	sdk1, sdk2                           string // sdkplugin, versions 1 and 2
 }
 
 func TestMain(m *testing.M) {
@@ -54,6 +54,7 @@ func TestMain(m *testing.M) {
 	binaries.v2 = build("v2", "./testdata/v2plugin", "")
 	binaries.sdk1 = build("sdk1", "./testdata/sdkplugin", "-X main.name=sdk -X main.platforms=sdk -X main.version=1")
 	binaries.sdk2 = build("sdk2", "./testdata/sdkplugin", "-X main.name=sdk -X main.platforms=sdk -X main.version=2")
+	binaries.raw = build("raw", "./testdata/rawplugin", "")
 	code := m.Run()
 	os.RemoveAll(dir)
 	if code == 0 {

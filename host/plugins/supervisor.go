@@ -25,7 +25,7 @@ const (
 	// it keeps being restarted.
 	unhealthyAfter = 5
 	// stableAfter is how long a plugin must stay up for its crash count to
-	// reset.
+	// reset, and for an unhealthy plugin to be reported up again.
 	stableAfter = 60 * time.Second
 )
 
@@ -35,14 +35,20 @@ type restartPolicy struct {
 	baseDelay, maxDelay time.Duration
 	unhealthyAfter      int
 	stableAfter         time.Duration
-	// now is the clock a plugin's uptime is measured with.
-	now func() time.Time
+	// wedgeAfter consecutive forward timeouts restart a plugin (wedge.go).
+	wedgeAfter int
+	// now is the clock a plugin's uptime is measured with; afterFunc runs
+	// f once d has passed on that clock and returns a function that
+	// cancels it (time.AfterFunc's Stop).
+	now       func() time.Time
+	afterFunc func(d time.Duration, f func()) (stop func() bool)
 }
 
 // defaultRestartPolicy is the policy of the constants above.
 func defaultRestartPolicy() restartPolicy {
 	return restartPolicy{baseDelay: restartBaseDelay, maxDelay: restartMaxDelay,
-		unhealthyAfter: unhealthyAfter, stableAfter: stableAfter, now: time.Now}
+		unhealthyAfter: unhealthyAfter, stableAfter: stableAfter, wedgeAfter: wedgeAfter,
+		now: time.Now, afterFunc: func(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }}
 }
 
 // delay is the wait before restart number n (0-based) of a run of
@@ -65,7 +71,7 @@ type State string
 const (
 	StateUp        State = "up"
 	StateDown      State = "down"      // crashed, restart pending
-	StateUnhealthy State = "unhealthy" // crashed repeatedly, restart pending
+	StateUnhealthy State = "unhealthy" // crashed repeatedly or wedged; restarting, or serving but not yet up for stableAfter
 	StateStopped   State = "stopped"
 )
 
@@ -92,6 +98,8 @@ type SupervisorConfig struct {
 	LogLevel string
 	// Pinned says the candidate's hash is pinned; the launch then verifies it.
 	Pinned bool
+	// User, when set, is the account the plugin runs as.
+	User *launcher.User
 	// Observer receives lifecycle events; nil means none.
 	Observer Observer
 	// Configure gives the plugin's configuration at each launch (see
@@ -117,11 +125,19 @@ type Supervisor struct {
 	proc     *launcher.Process
 	info     pluginapi.Info
 	state    State
-	up       chan struct{} // closed while state is up; replaced when it goes down
+	serving  bool          // proc is running and takes forwards (state up or unhealthy)
+	up       chan struct{} // closed while serving; replaced when it goes down
 	upSince  time.Time     // when the running process came up
 	crashes  int           // consecutive, reset after stableAfter
 	restarts int
 	lastErr  error // why the last restart failed; nil once up
+	// timeouts counts consecutive forward timeouts of proc, during which
+	// it answered nothing; wedged says they reached wedgeAfter (wedge.go). stopStable cancels the pending
+	// switch from unhealthy to up (stable.go).
+	timeouts   int
+	lastAnswer time.Time // when proc last answered a forward
+	wedged     bool
+	stopStable func() bool
 }
 
 // StartSupervisor launches the plugin and starts supervising it. A failure
@@ -136,6 +152,9 @@ func StartSupervisor(ctx context.Context, cand Candidate, cfg SupervisorConfig) 
 	}
 	if cfg.restart.now == nil {
 		cfg.restart = defaultRestartPolicy()
+	}
+	if cfg.restart.afterFunc == nil {
+		cfg.restart.afterFunc = defaultRestartPolicy().afterFunc
 	}
 	s := &Supervisor{
 		cand: cand, cfg: cfg, logger: cfg.Logger.Named(cand.Name),
@@ -159,11 +178,13 @@ func (s *Supervisor) launch(ctx context.Context) (*launcher.Process, error) {
 		sum, _ = hex.DecodeString(s.cand.SHA256)
 	}
 	proc, err := launcher.Launch(ctx, launcher.LaunchConfig{
-		Path:      s.cand.Path,
-		Env:       launcher.PluginEnv(s.cfg.LogLevel),
-		Logger:    s.logger,
-		Checksum:  sum,
-		Configure: s.cfg.Configure,
+		Path:             s.cand.Path,
+		Env:              launcher.PluginEnv(s.cfg.LogLevel),
+		Logger:           s.logger,
+		Checksum:         sum,
+		Configure:        s.cfg.Configure,
+		CheckPermissions: true,
+		User:             s.cfg.User,
 		// Plain prints on stdout are relayed at debug: they are not
 		// structured, and may hold anything the plugin had in hand.
 		Stdout: s.logger.StandardWriter(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug}),
@@ -186,12 +207,14 @@ func (s *Supervisor) setUp(proc *launcher.Process) bool {
 	if restart {
 		s.restarts++
 	}
-	s.proc, s.info, s.state, s.lastErr = proc, proc.Info, StateUp, nil
+	s.proc, s.info, s.serving, s.lastErr, s.timeouts = proc, proc.Info, true, nil, 0
 	s.upSince = s.cfg.restart.now()
+	s.state = s.servingStateLocked(proc)
+	state := s.state
 	close(s.up)
 	s.mu.Unlock()
-	s.cfg.Observer.PluginState(s.cand.Name, StateUp)
-	s.logger.Info("plugin up", "pid", proc.PID, "version", proc.Info.Version, "platforms", proc.Info.Platforms, "restart", restart)
+	s.cfg.Observer.PluginState(s.cand.Name, state)
+	s.logger.Info("plugin up", "pid", proc.PID, "version", proc.Info.Version, "platforms", proc.Info.Platforms, "restart", restart, "state", state)
 	return true
 }
 
@@ -248,6 +271,8 @@ func (s *Supervisor) markDown() State {
 	}
 	s.crashes++
 	s.state = s.crashState()
+	s.serving = false
+	s.cancelStableLocked()
 	s.up = make(chan struct{})
 	state := s.state
 	s.mu.Unlock()
@@ -277,7 +302,7 @@ func (s *Supervisor) restartFailed(err error) State {
 // crashState is the state of a plugin that is down after s.crashes
 // consecutive crashes. s.mu must be held.
 func (s *Supervisor) crashState() State {
-	if s.crashes >= s.cfg.restart.unhealthyAfter {
+	if s.unhealthyLocked() {
 		return StateUnhealthy
 	}
 	return StateDown
@@ -310,7 +335,7 @@ func (s *Supervisor) wait(d time.Duration) bool {
 func (s *Supervisor) Handle(ctx context.Context, f pluginapi.Forward) (pluginapi.Result, error) {
 	for {
 		s.mu.Lock()
-		proc, up, state := s.proc, s.up, s.state
+		proc, up, state, serving := s.proc, s.up, s.state, s.serving
 		s.mu.Unlock()
 		if state == StateStopped {
 			return pluginapi.Result{}, fmt.Errorf("plugin %s is stopped", s.cand.Name)
@@ -320,10 +345,13 @@ func (s *Supervisor) Handle(ctx context.Context, f pluginapi.Forward) (pluginapi
 		case <-ctx.Done():
 			return pluginapi.Result{}, fmt.Errorf("plugin %s is %s: %w", s.cand.Name, state, ctx.Err())
 		}
-		if state != StateUp { // it came up while we waited: reload the process
+		if !serving { // it came up while we waited: reload the process
 			continue
 		}
-		return proc.Remote.HandleForward(ctx, f)
+		sent := time.Now()
+		res, err := proc.Remote.HandleForward(ctx, f)
+		s.noteForward(proc, sent, err)
+		return res, err
 	}
 }
 
@@ -344,7 +372,8 @@ type Status struct {
 	Info pluginapi.Info
 	// State is the plugin's state.
 	State State
-	// PID is the current process id (0 when down).
+	// PID is the current process id (0 when down). An unhealthy plugin may
+	// have one: it serves, but has not been up for the stable period yet.
 	PID int
 	// Restarts counts restarts since the host started.
 	Restarts int
@@ -358,7 +387,7 @@ func (s *Supervisor) Status() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := Status{Candidate: s.cand, Info: s.info, State: s.state, Restarts: s.restarts, Err: s.lastErr}
-	if s.state == StateUp && s.proc != nil {
+	if s.serving && s.proc != nil {
 		st.PID = s.proc.PID
 	}
 	return st
@@ -373,6 +402,7 @@ func (s *Supervisor) Close() {
 		return
 	}
 	s.state = StateStopped
+	s.cancelStableLocked()
 	select {
 	case <-s.up:
 	default:

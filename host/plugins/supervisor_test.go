@@ -18,10 +18,18 @@ import (
 	"github.com/relayhost/relay-host/pluginapi/launcher"
 )
 
-// fakeClock is a restart policy's clock that moves only when told.
+// fakeClock is a restart policy's clock that moves only when told; its
+// timers fire when advance passes their time.
 type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
+	mu     sync.Mutex
+	now    time.Time
+	timers []*fakeTimer
+}
+
+type fakeTimer struct {
+	at      time.Time
+	f       func()
+	stopped bool
 }
 
 func (c *fakeClock) Now() time.Time {
@@ -30,10 +38,49 @@ func (c *fakeClock) Now() time.Time {
 	return c.now
 }
 
+// AfterFunc is the restart policy's afterFunc on this clock.
+func (c *fakeClock) AfterFunc(d time.Duration, f func()) func() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := &fakeTimer{at: c.now.Add(d), f: f}
+	c.timers = append(c.timers, t)
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		was := !t.stopped
+		t.stopped = true
+		return was
+	}
+}
+
+// advance moves the clock and runs the timers it passes, in order.
 func (c *fakeClock) advance(d time.Duration) {
 	c.mu.Lock()
 	c.now = c.now.Add(d)
+	var due []*fakeTimer
+	kept := c.timers[:0]
+	for _, t := range c.timers {
+		switch {
+		case t.stopped:
+		case !t.at.After(c.now):
+			t.stopped = true
+			due = append(due, t)
+		default:
+			kept = append(kept, t)
+		}
+	}
+	c.timers = kept
 	c.mu.Unlock()
+	for _, t := range due {
+		t.f()
+	}
+}
+
+// policy is the default restart policy on c.
+func (c *fakeClock) policy() restartPolicy {
+	p := defaultRestartPolicy()
+	p.now, p.afterFunc = c.Now, c.AfterFunc
+	return p
 }
 
 // supervise starts a supervisor for the plugin installed at path, with the
@@ -79,14 +126,14 @@ func replace(t *testing.T, path, src string, mode os.FileMode) {
 
 // TestRepeatedCrashes crashes a plugin again and again: each restart waits
 // at least the policy's delay, the fifth crash in a row marks the plugin
-// unhealthy, the next restart brings it up again, and after a stable
-// uptime the crash count starts over.
+// unhealthy, the next restart brings it back serving but still unhealthy,
+// and only after a stable uptime is it up again, its crash count starting
+// over.
 func TestRepeatedCrashes(t *testing.T) {
 	dir := t.TempDir()
 	path := install(t, dir, binaries.alpha, "alpha")
 	clock := &fakeClock{now: time.Now()}
-	policy := defaultRestartPolicy()
-	policy.now = clock.Now
+	policy := clock.policy()
 	ev := newEvents()
 	s := supervise(t, path, false, policy, ev)
 	ev.waitFor(t, "alpha:up")
@@ -101,20 +148,39 @@ func TestRepeatedCrashes(t *testing.T) {
 		if got != want {
 			t.Fatalf("crash %d: state %s, want %s", n, got, want)
 		}
-		if got, up := ev.nextState(t); got != "alpha:up" {
-			t.Fatalf("crash %d: state %s after %s, want alpha:up", n, got, want)
+		// Once unhealthy, the restarted plugin serves but stays unhealthy.
+		wantUp := "alpha:up"
+		if n == unhealthyAfter {
+			wantUp = "alpha:unhealthy"
+		}
+		if got, up := ev.nextState(t); got != wantUp {
+			t.Fatalf("crash %d: state %s after %s, want %s", n, got, want, wantUp)
 		} else if d, min := up.Sub(down), policy.delay(n-1); d < min {
 			// A lower bound only: a loaded machine restarts later, never
 			// sooner.
 			t.Errorf("crash %d: restarted after %s, want at least %s", n, d, min)
 		}
 	}
-	if st := s.Status(); st.State != StateUp || st.Restarts != unhealthyAfter || st.Err != nil {
-		t.Fatalf("after the restarts: %+v; want up with %d restarts", st, unhealthyAfter)
+	if st := s.Status(); st.State != StateUnhealthy || st.PID == 0 || st.Restarts != unhealthyAfter || st.Err != nil {
+		t.Fatalf("after the restarts: %+v; want unhealthy but serving, with %d restarts", st, unhealthyAfter)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), eventTimeout)
+	defer cancel()
+	if res, err := s.Handle(ctx, forward("alpha", "while unhealthy")); err != nil || res.Disposition != pluginapi.Handled {
+		t.Fatalf("an unhealthy plugin that runs must serve: %+v, %v", res, err)
+	}
+	// Not yet up for the stable period: still unhealthy.
+	clock.advance(stableAfter - time.Second)
+	if st := s.Status(); st.State != StateUnhealthy {
+		t.Fatalf("up for %s: state %s, want still unhealthy", stableAfter-time.Second, st.State)
 	}
 
-	// Up for the stable period: the next crash is the first of a new run.
-	clock.advance(stableAfter)
+	// Up for the stable period: reported up, and the next crash is the
+	// first of a new run.
+	clock.advance(time.Second)
+	if got, _ := ev.nextState(t); got != "alpha:up" {
+		t.Fatalf("after a stable uptime: state %s, want alpha:up", got)
+	}
 	crash(t, s)
 	if got, _ := ev.nextState(t); got != "alpha:down" {
 		t.Fatalf("crash after a stable uptime: state %s, want alpha:down (a new run of crashes)", got)

@@ -31,6 +31,7 @@ type Pool struct {
 
 	workers atomic.Int32 // bounded: started; elastic: kept
 	idle    atomic.Int32 // waiting on queue
+	queued  atomic.Int32 // bounded: functions in the queue, not yet taken
 }
 
 // NewBounded returns a pool that runs at most max functions at once. More
@@ -68,17 +69,27 @@ func (p *Pool) Go(f func()) {
 		return
 	default:
 	}
-	if p.idle.Load() == 0 {
+	p.queued.Add(1)
+	select {
+	case p.queue <- f:
+	case <-p.stop:
+		p.queued.Add(-1)
+		f()
+		return
+	}
+	// Every queued function needs a worker that will take it: an idle one,
+	// or a new one while there are fewer than max. Counting after the
+	// function is queued, against the functions still queued, means one
+	// never waits behind a function that does not return (a worker busy
+	// with it is not idle) while the pool has room. queued is read before
+	// idle; loop updates them in the other order, so a race can only start
+	// a worker too many, never one too few.
+	if q := p.queued.Load(); p.idle.Load() < q {
 		if n := p.workers.Add(1); n <= p.max {
 			go p.loop(nil)
 		} else {
 			p.workers.Add(-1)
 		}
-	}
-	select {
-	case p.queue <- f:
-	case <-p.stop:
-		f()
 	}
 }
 
@@ -99,6 +110,9 @@ func (p *Pool) loop(first func()) {
 		select {
 		case f := <-p.queue:
 			p.idle.Add(-1)
+			if p.max > 0 {
+				p.queued.Add(-1) // after idle: see Go
+			}
 			f()
 		case <-p.stop:
 			p.idle.Add(-1)

@@ -2,11 +2,8 @@ package launcher
 
 import (
 	"context"
-	"crypto/sha256"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -34,8 +31,16 @@ type LaunchConfig struct {
 	// Logger receives the plugin's log lines (relayed from its stderr).
 	Logger hclog.Logger
 	// Checksum, when set, is the SHA-256 the executable must have; a
-	// mismatch refuses to start it (ChecksumError).
+	// mismatch refuses to start it (ChecksumError). The file hashed is the
+	// file that runs (on Linux the open file itself is executed).
 	Checksum []byte
+	// CheckPermissions refuses an executable that is writable by group or
+	// others or owned by another user than this one and root
+	// (*PermissionError), checked on the open file.
+	CheckPermissions bool
+	// User, when set, is the account the plugin runs as (Linux, host
+	// running as root).
+	User *User
 	// StartTimeout bounds the handshake; zero means
 	// pluginapi.DefaultStartTimeout.
 	StartTimeout time.Duration
@@ -69,13 +74,15 @@ type Process struct {
 // returns once the process is gone. When the plugin was serving until then,
 // this is an orderly stop and its exit is logged at info level whatever its
 // status; for a plugin whose link had already broken (it crashed), Kill only
-// reaps it and the exit stays an error.
+// reaps it and the exit stays an error. Whatever the plugin started in its
+// process group is killed with it (Linux).
 func (p *Process) Kill() {
 	if p.Remote.Err() == nil {
 		p.stopping.Store(true)
 	}
 	p.Remote.Close()
 	p.client.Kill()
+	_ = killGroup(p.PID) // what the plugin started and left behind
 }
 
 // Exited reports whether the plugin process has exited.
@@ -84,7 +91,8 @@ func (p *Process) Exited() bool { return p.client.Exited() }
 // Launch starts a plugin, completes the handshake, asks for its Info and
 // opens its forward stream (batched when the plugin advertises the
 // forward-batches capability). A plugin that cannot start fails with a
-// ChecksumError, ProtocolError or HandshakeError when one applies.
+// ChecksumError, PermissionError, ProtocolError or HandshakeError when one
+// applies.
 func Launch(ctx context.Context, cfg LaunchConfig) (*Process, error) {
 	name := filepath.Base(cfg.Path)
 	if cfg.Logger == nil {
@@ -97,10 +105,14 @@ func Launch(ctx context.Context, cfg LaunchConfig) (*Process, error) {
 	cmd := exec.Command(cfg.Path)
 	cmd.Env = append([]string{}, cfg.Env...)
 	prepareCommand(cmd)
-	var secure *plugin.SecureConfig
-	if cfg.Checksum != nil {
-		secure = &plugin.SecureConfig{Checksum: cfg.Checksum, Hash: sha256.New()}
+	if err := setUser(cmd, cfg.User); err != nil {
+		return nil, fmt.Errorf("plugin %s: %w", name, err)
 	}
+	exe, err := openExecutable(cmd, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer exe.close() // once started, the process has its own image
 	stdout := cfg.Stdout
 	if stdout == nil {
 		stdout = io.Discard
@@ -112,35 +124,46 @@ func Launch(ctx context.Context, cfg LaunchConfig) (*Process, error) {
 			Connect: func(c *grpc.ClientConn) any { return newRemote(pluginv1.NewPluginClient(c)) },
 		}),
 		Cmd:              cmd,
-		SecureConfig:     secure,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
-		Logger:           exitLogger{Logger: cfg.Logger, stopping: &p.stopping},
+		Logger:           exitLogger{Logger: cfg.Logger, stopping: &p.stopping, path: cmd.Path, realPath: cfg.Path},
 		StartTimeout:     timeout,
 		SyncStdout:       stdout,
 		SkipHostEnv:      true, // the environment is exactly cfg.Env
 		GRPCDialOptions:  grpcDialOptions(),
 	})
+	stop := func() {
+		client.Kill()
+		if cmd.Process != nil {
+			_ = killGroup(cmd.Process.Pid)
+		}
+	}
 	rpc, err := client.Client()
 	if err != nil {
-		client.Kill()
+		stop()
 		return nil, launchError(cfg, err)
+	}
+	if exe.verify != nil {
+		if err := exe.verify(); err != nil {
+			stop()
+			return nil, err
+		}
 	}
 	raw, err := rpc.Dispense(pluginlink.PluginName)
 	if err != nil {
-		client.Kill()
+		stop()
 		return nil, fmt.Errorf("plugin %s: dispense: %w", name, err)
 	}
 	remote, ok := raw.(*Remote)
 	if !ok {
-		client.Kill()
+		stop()
 		return nil, fmt.Errorf("plugin %s: unexpected client type %T", name, raw)
 	}
 	ictx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	info, err := remote.Info(ictx)
 	if err != nil {
-		client.Kill()
+		stop()
 		return nil, fmt.Errorf("plugin %s: %w", name, err)
 	}
 	if err := configureAtStart(ctx, cfg, remote, info); err != nil {
@@ -148,7 +171,7 @@ func Launch(ctx context.Context, cfg LaunchConfig) (*Process, error) {
 		return nil, err
 	}
 	if err := remote.open(info.HasCapability(pluginlink.CapabilityForwardBatches)); err != nil {
-		client.Kill()
+		stop()
 		return nil, fmt.Errorf("plugin %s: %w", name, err)
 	}
 	pid := 0
@@ -167,13 +190,6 @@ var versionMismatch = regexp.MustCompile(`incompatible API version with plugin. 
 func launchError(cfg LaunchConfig, err error) error {
 	msg := err.Error()
 	switch {
-	case errors.Is(err, plugin.ErrChecksumsDoNotMatch):
-		ce := &ChecksumError{Path: cfg.Path, Want: cfg.Checksum}
-		if data, rerr := os.ReadFile(cfg.Path); rerr == nil {
-			sum := sha256.Sum256(data)
-			ce.Got = sum[:]
-		}
-		return ce
 	case versionMismatch.MatchString(msg):
 		v, _ := strconv.Atoi(versionMismatch.FindStringSubmatch(msg)[1])
 		return &ProtocolError{Path: cfg.Path, Plugin: v, Host: pluginapi.ProtocolVersion}
@@ -194,13 +210,47 @@ const goPluginExitMessage = "plugin process exited"
 // itself (a plugin killed after its grace period, or one that chose an exit
 // status while stopping). An orderly stop is not an error: once
 // Process.Kill was called, that line goes out at info level.
+//
+// It also names the plugin by its file: go-plugin names the relay of the
+// plugin's stderr after the executable's path, which on Linux is the open
+// file the plugin was started from (/proc/self/fd/N, execOpened), and
+// reports that path in its own lines.
 type exitLogger struct {
 	hclog.Logger
 	stopping *atomic.Bool
+	// path is the path go-plugin ran; realPath the plugin's file.
+	path, realPath string
 }
+
+// Named implements hclog.Logger: the stderr relay is named after the
+// plugin's file, not the descriptor it was started from.
+func (l exitLogger) Named(name string) hclog.Logger {
+	if name == filepath.Base(l.path) {
+		name = filepath.Base(l.realPath)
+	}
+	return l.Logger.Named(name)
+}
+
+// realArgs replaces the path go-plugin ran with the plugin's file in a
+// line's arguments.
+func (l exitLogger) realArgs(args []any) []any {
+	for i, a := range args {
+		if s, ok := a.(string); ok && s == l.path && l.path != l.realPath {
+			args[i] = l.realPath
+		}
+	}
+	return args
+}
+
+// Debug implements hclog.Logger.
+func (l exitLogger) Debug(msg string, args ...any) { l.Logger.Debug(msg, l.realArgs(args)...) }
+
+// Info implements hclog.Logger.
+func (l exitLogger) Info(msg string, args ...any) { l.Logger.Info(msg, l.realArgs(args)...) }
 
 // Error implements hclog.Logger.
 func (l exitLogger) Error(msg string, args ...any) {
+	args = l.realArgs(args)
 	if msg == goPluginExitMessage && l.stopping.Load() {
 		l.Logger.Info(msg, args...)
 		return

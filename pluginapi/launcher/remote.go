@@ -212,11 +212,16 @@ func (r *Remote) Info(ctx context.Context) (pluginapi.Info, error) {
 }
 
 // HandleForward sends one forward to the plugin and waits for its result.
-// A body over pluginapi.MaxBodyBytes is rejected without a round trip. The error is
+// A body over pluginapi.MaxBodyBytes, and a forward that cannot be encoded
+// (checkForward), are rejected without a round trip. The error is
 // non-nil only when the plugin did not answer: ErrPluginGone, or ctx's error.
 func (r *Remote) HandleForward(ctx context.Context, f pluginapi.Forward) (pluginapi.Result, error) {
 	if len(f.Body) > pluginapi.MaxBodyBytes {
 		return pluginapi.Rejectf("body is %d bytes, over the %d-byte limit", len(f.Body), pluginapi.MaxBodyBytes), nil
+	}
+	size := estimateSize(f)
+	if reason := checkForward(f, size); reason != "" {
+		return pluginapi.Reject(reason), nil // alone: the stream and the other forwards on it are untouched
 	}
 	ch := make(chan *pluginv1.ForwardResponse, 1)
 	r.mu.Lock()
@@ -236,7 +241,7 @@ func (r *Remote) HandleForward(ctx context.Context, f pluginapi.Forward) (plugin
 	}
 	if r.sendq != nil {
 		select {
-		case r.sendq <- queuedRequest{req: req, size: estimateSize(f)}:
+		case r.sendq <- queuedRequest{req: req, size: size}:
 		case <-r.done:
 			return pluginapi.Result{}, r.Err()
 		case <-ctx.Done():

@@ -63,20 +63,37 @@ func (s *Server) Pending() []string {
 	return ids
 }
 
-// settle removes bufferID from the buffer: the gateway acked it.
+// settle removes bufferID from the buffer: the gateway acked it. The
+// connections forget they sent it, so that what the connector remembers
+// stays bounded by what is still buffered.
 func (s *Server) settle(bufferID string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, it := range s.buffer {
 		if it.id == bufferID {
 			s.buffer = append(s.buffer[:i:i], s.buffer[i+1:]...)
+			for _, sc := range s.conns {
+				delete(sc.sent, bufferID)
+			}
 			return
 		}
 	}
 }
 
+// bufferedLocked reports whether bufferID is still buffered (not acked).
+// s.mu must be held.
+func (s *Server) bufferedLocked(bufferID string) bool {
+	for _, it := range s.buffer {
+		if it.id == bufferID {
+			return true
+		}
+	}
+	return false
+}
+
 // flushCurrent flushes the buffer to the current connection and reports
-// whether bufferID has gone out on it (by this flush or a concurrent one).
+// whether bufferID has gone out on it (by this flush or a concurrent one;
+// one already acked, and so forgotten by settle, went out too).
 func (s *Server) flushCurrent(bufferID string) bool {
 	sc := s.current()
 	if sc == nil {
@@ -87,7 +104,7 @@ func (s *Server) flushCurrent(bufferID string) bool {
 	s.flushLocked(sc)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return sc.sent[bufferID]
+	return sc.sent[bufferID] || (sc.handshaked && !s.bufferedLocked(bufferID))
 }
 
 // flushLocked sends, in order, every buffered item not yet sent on sc; the

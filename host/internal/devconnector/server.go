@@ -1,6 +1,7 @@
 package devconnector
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -30,6 +31,11 @@ const (
 	// readHeaderTimeout bounds the HTTP request head of an upgrade or a
 	// webhook: loopback clients send it at once.
 	readHeaderTimeout = 10 * time.Second
+	// idleTimeout closes a kept-alive HTTP connection that sends no new
+	// request for this long (an upgraded connection is not idle: it is the
+	// WebSocket's own). The handlers of extra routes bound their own body
+	// reads (host/edge).
+	idleTimeout = 30 * time.Second
 )
 
 // ErrNoConnection is returned when no connection has completed its
@@ -77,6 +83,8 @@ type Options struct {
 	Hooks Hooks
 	// Logger receives the connector's logs; nil discards them.
 	Logger hclog.Logger
+	// idleTimeout replaces the package's idleTimeout (tests).
+	idleTimeout time.Duration
 }
 
 // Server is an in-process relay connector. Its methods are safe for
@@ -146,6 +154,7 @@ func (s *Server) Start() error {
 	s.srv = &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       cmp.Or(s.opts.idleTimeout, idleTimeout),
 		ErrorLog:          log.New(s.log.StandardWriter(&hclog.StandardLoggerOptions{}), "", 0),
 	}
 	s.wg.Add(1)
