@@ -19,7 +19,7 @@ func (nopLink) Outbound(context.Context, any, string, string) relay.OutboundResu
 func (nopLink) AckInbound(string) error { return nil }
 
 // BenchmarkForward measures the host's own work for one buffered forward
-// (ledger, dispatch call, agent hand-off, ack, reply), with a plugin that
+// (admission, ledger, dispatch call, agent hand-off, ack, reply), with a plugin that
 // answers at once, the echo agent and a link that does nothing: what is
 // left is the host's overhead per forward.
 func BenchmarkForward(b *testing.B) {
@@ -38,7 +38,8 @@ func BenchmarkForward(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		f.BufferID = ids[i]
-		h.forward(f)
+		t, _ := h.adm.admit(f.Platform, forwardBytes(f))
+		h.forward(f, t)
 	}
 }
 

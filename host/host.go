@@ -3,12 +3,14 @@ package host
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/relayhost/relay-host/host/agent"
+	"github.com/relayhost/relay-host/host/internal/logguard"
 	"github.com/relayhost/relay-host/host/metrics"
 	"github.com/relayhost/relay-host/host/plugins"
 	"github.com/relayhost/relay-host/host/relay"
@@ -86,6 +88,11 @@ type Host struct {
 	workers *workerPool
 	link    Link
 	linkSet chan struct{}
+	// adm bounds the work in progress; agentCalls the agent hand-offs
+	// (admission.go); logs rate-limits the per-delivery log lines.
+	adm        *admission
+	agentCalls chan struct{}
+	logs       *logguard.Limiter
 
 	mu    sync.Mutex
 	turns map[string]map[*turn]struct{} // session key → running turns
@@ -105,8 +112,17 @@ func New(cfg Config) (*Host, error) {
 		cfg.Logger = hclog.NewNullLogger()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Host{cfg: cfg, log: cfg.Logger, ledger: newBufferLedger(), ctx: ctx, cancel: cancel,
-		workers: newWorkerPool(ctx.Done()), linkSet: make(chan struct{}), turns: map[string]map[*turn]struct{}{}}, nil
+	var platforms []string
+	if p, ok := cfg.Plugins.(interface{ Platforms() []string }); ok {
+		platforms = p.Platforms()
+	}
+	h := &Host{cfg: cfg, log: cfg.Logger, ledger: newBufferLedger(), ctx: ctx, cancel: cancel,
+		workers: newWorkerPool(ctx.Done()), linkSet: make(chan struct{}), turns: map[string]map[*turn]struct{}{},
+		adm: newAdmission(ctx, platforms), agentCalls: make(chan struct{}, MaxAgentCalls), logs: logguard.NewLimiter(nil)}
+	if cfg.Metrics != nil {
+		cfg.Metrics.ObserveInFlight(h.adm.inFlight)
+	}
+	return h, nil
 }
 
 // Attach sets the link replies and acks go out on. Deliveries that arrive
@@ -133,31 +149,93 @@ func (h *Host) Wait(ctx context.Context) error {
 // un-acknowledged and are redelivered by the connector later.
 func (h *Host) Stop() { h.cancel() }
 
-// Passthrough implements relay.Handler. It never blocks the reader.
+// Passthrough implements relay.Handler. It hands the forward to a delivery
+// goroutine, first waiting, on the reader, while the host's bounds are full
+// (admission.go): that wait is the back-pressure on the connector. A
+// forward that cannot be admitted is left un-acknowledged.
 func (h *Host) Passthrough(f pluginapi.Forward) {
+	t, why := h.adm.admit(f.Platform, forwardBytes(f))
+	if t == nil {
+		h.notStarted(f.Platform, f.BufferID, why)
+		return
+	}
 	h.work.Add(1)
 	h.workers.run(func() {
 		defer h.work.Done()
-		h.forward(f)
+		h.forward(f, t)
 	})
 }
 
 // Inbound implements relay.Handler: a normalised event goes straight to the
-// agent, and its reply goes back as a send to its chat.
+// agent, and its reply goes back as a send to its chat. Like Passthrough it
+// waits while the host's bounds are full.
 func (h *Host) Inbound(ev pluginapi.MessageEvent, bufferID string) {
+	t, why := h.adm.admit("", eventBytes(ev))
+	if t == nil {
+		h.notStarted(ev.Source.Platform, bufferID, why)
+		return
+	}
 	h.work.Add(1)
 	h.workers.run(func() {
 		defer h.work.Done()
-		h.deliver(ev.Source.Platform, "inbound", bufferID, func() (bool, []reply) {
-			r, err := h.turn(ev)
+		h.deliver(ev.Source.Platform, "inbound", bufferID, t, func() (bool, []reply) {
+			r, err := h.callAgent(ev)
 			if err != nil {
-				h.log.Warn("inbound event not taken by the agent; left un-acknowledged for redelivery",
-					"platform", ev.Source.Platform, "chat_id", ev.Source.ChatID, "buffer_id", bufferID, "error", err)
+				h.warnLimited("inbound event not taken by the agent; left un-acknowledged for redelivery",
+					"platform", logguard.Clip(ev.Source.Platform), "chat_id", logguard.Clip(ev.Source.ChatID),
+					"buffer_id", logguard.Clip(bufferID), "error", err)
 				return false, nil
 			}
 			return true, []reply{{ev, r}}
 		})
 	})
+}
+
+// notStarted reports a delivery the admission refused; it stays
+// un-acknowledged, so a buffered one is redelivered on a later connection.
+func (h *Host) notStarted(platform, bufferID, why string) {
+	h.warnLimited("delivery not started ("+why+"); left un-acknowledged for redelivery",
+		"platform", logguard.Clip(platform), "buffer_id", logguard.Clip(bufferID))
+	h.observe(platform, "failed")
+	if m := h.cfg.Metrics; m != nil {
+		m.Shed(why)
+	}
+}
+
+// warnLimited logs a per-delivery warning, at most a burst and then one a
+// second of each message (logguard), with the count of those held back.
+func (h *Host) warnLimited(msg string, args ...any) {
+	ok, held := h.logs.Allow(msg)
+	if !ok {
+		return
+	}
+	if held > 0 {
+		args = append(args, "suppressed", held)
+	}
+	h.log.Warn(msg, args...)
+}
+
+// infoLimited is warnLimited at INFO.
+func (h *Host) infoLimited(msg string, args ...any) {
+	ok, held := h.logs.Allow(msg)
+	if !ok {
+		return
+	}
+	if held > 0 {
+		args = append(args, "suppressed", held)
+	}
+	h.log.Info(msg, args...)
+}
+
+// callAgent hands one event to the agent within MaxAgentCalls.
+func (h *Host) callAgent(ev pluginapi.MessageEvent) (string, error) {
+	select {
+	case h.agentCalls <- struct{}{}:
+	case <-h.ctx.Done():
+		return "", fmt.Errorf("waiting for an agent call: %w", h.ctx.Err())
+	}
+	defer func() { <-h.agentCalls }()
+	return h.turn(ev)
 }
 
 // InterruptInbound implements relay.Handler: it cancels the agent turns
@@ -169,7 +247,7 @@ func (h *Host) InterruptInbound(sessionKey, chatID string) {
 		t.cancel()
 	}
 	h.mu.Unlock()
-	h.log.Info("interrupt received", "session_key", sessionKey, "chat_id", chatID, "turns_cancelled", n)
+	h.infoLimited("interrupt received", "session_key", logguard.Clip(sessionKey), "chat_id", logguard.Clip(chatID), "turns_cancelled", n)
 }
 
 // reply is an agent's answer to one event.
@@ -179,38 +257,41 @@ type reply struct {
 }
 
 // forward handles one passthrough forward.
-func (h *Host) forward(f pluginapi.Forward) {
-	h.deliver(f.Platform, "passthrough", f.BufferID, func() (bool, []reply) {
+func (h *Host) forward(f pluginapi.Forward, t *ticket) {
+	h.deliver(f.Platform, "passthrough", f.BufferID, t, func() (bool, []reply) {
 		res, err := h.cfg.Plugins.Dispatch(h.ctx, f)
+		t.leaveLane()
 		if h.cfg.Trace != nil {
 			h.cfg.Trace(Step{Stage: StagePlugin, Forward: f, Result: res, Err: err})
 		}
 		if errors.Is(err, plugins.ErrNoPlugin) {
 			// Deliberately dropped and settled, as the reference does for
-			// platforms it has no handler for (wire-contract.md §5.2).
-			h.log.Info("forward dropped (no plugin for its platform)", "platform", f.Platform,
-				"method", f.Method, "path", f.Path, "buffer_id", f.BufferID)
+			// platforms it has no handler for (docs/protocol.md,
+			// Passthrough forwards by platform).
+			h.infoLimited("forward dropped (no plugin for its platform)", "platform", logguard.Clip(f.Platform),
+				"method", logguard.Clip(f.Method), "path", logguard.Clip(f.Path), "buffer_id", logguard.Clip(f.BufferID))
 			h.observe(f.Platform, "dropped")
 			return true, nil
 		}
 		if err != nil {
-			h.log.Warn("forward failed; left un-acknowledged for redelivery",
-				"platform", f.Platform, "path", f.Path, "buffer_id", f.BufferID, "error", err)
+			h.warnLimited("forward failed; left un-acknowledged for redelivery",
+				"platform", logguard.Clip(f.Platform), "path", logguard.Clip(f.Path), "buffer_id", logguard.Clip(f.BufferID), "error", err)
 			h.observe(f.Platform, "failed")
 			return false, nil
 		}
 		if res.Disposition != pluginapi.Handled {
-			h.log.Info("forward "+string(res.Disposition), "platform", f.Platform, "method", f.Method,
-				"path", f.Path, "buffer_id", f.BufferID, "reason", res.Reason)
+			h.infoLimited("forward "+string(res.Disposition), "platform", logguard.Clip(f.Platform), "method", logguard.Clip(f.Method),
+				"path", logguard.Clip(f.Path), "buffer_id", logguard.Clip(f.BufferID), "reason", logguard.Clip(res.Reason))
 			h.observe(f.Platform, string(res.Disposition))
 			return true, nil
 		}
 		replies := make([]reply, 0, len(res.Events))
 		for _, ev := range res.Events {
-			text, err := h.turn(ev)
+			text, err := h.callAgent(ev)
 			if err != nil {
-				h.log.Warn("event not taken by the agent; forward left un-acknowledged for redelivery",
-					"platform", f.Platform, "path", f.Path, "buffer_id", f.BufferID, "session_key", ev.SessionKey, "error", err)
+				h.warnLimited("event not taken by the agent; forward left un-acknowledged for redelivery",
+					"platform", logguard.Clip(f.Platform), "path", logguard.Clip(f.Path), "buffer_id", logguard.Clip(f.BufferID),
+					"session_key", logguard.Clip(ev.SessionKey), "error", err)
 				h.observe(f.Platform, "failed")
 				return false, nil
 			}
@@ -224,12 +305,15 @@ func (h *Host) forward(f pluginapi.Forward) {
 // deliver runs one delivery with the buffered-delivery rules: a settled
 // replay is acked again and not re-run; a delivery is acked only once it is
 // settled (handed off or deliberately dropped); replies go out after the ack.
-func (h *Host) deliver(platform, kind, bufferID string, run func() (settled bool, replies []reply)) {
+// It gives back the delivery's ticket: its bytes once settled, the rest when
+// it returns.
+func (h *Host) deliver(platform, kind, bufferID string, t *ticket, run func() (settled bool, replies []reply)) {
+	defer t.release()
 	start := time.Now()
 	if bufferID != "" {
 		switch h.ledger.claim(bufferID) {
 		case alreadyDone:
-			h.log.Debug("replayed delivery already settled; acknowledging again", "kind", kind, "buffer_id", bufferID)
+			h.log.Debug("replayed delivery already settled; acknowledging again", "kind", kind, "buffer_id", logguard.Clip(bufferID))
 			if m := h.cfg.Metrics; m != nil {
 				m.Replay()
 				m.ForwardOutcome(platform, "duplicate")
@@ -237,7 +321,7 @@ func (h *Host) deliver(platform, kind, bufferID string, run func() (settled bool
 			h.ack(bufferID)
 			return
 		case alreadyActive:
-			h.log.Debug("replayed delivery already in progress; leaving it to that copy", "kind", kind, "buffer_id", bufferID)
+			h.log.Debug("replayed delivery already in progress; leaving it to that copy", "kind", kind, "buffer_id", logguard.Clip(bufferID))
 			return
 		}
 	}
@@ -248,6 +332,7 @@ func (h *Host) deliver(platform, kind, bufferID string, run func() (settled bool
 			h.ack(bufferID)
 		}
 	}
+	t.settled()
 	if m := h.cfg.Metrics; m != nil && settled {
 		m.ForwardLatency(platform, time.Since(start))
 	}
@@ -281,7 +366,7 @@ func (h *Host) ack(bufferID string) {
 	if err := l.AckInbound(bufferID); err != nil {
 		// The connector redelivers it on the next connection, and the
 		// ledger acks that replay without re-running it.
-		h.log.Warn("ack failed; the delivery will be replayed and acked then", "buffer_id", bufferID, "error", err)
+		h.warnLimited("ack failed; the delivery will be replayed and acked then", "buffer_id", logguard.Clip(bufferID), "error", err)
 		return
 	}
 	if m := h.cfg.Metrics; m != nil {
@@ -340,11 +425,11 @@ func (h *Host) sendReply(ev pluginapi.MessageEvent, text string) {
 		m.Outbound(op, res)
 	}
 	if !res.Success {
-		h.log.Warn("reply not delivered", "op", op, "session_key", ev.SessionKey, "platform", platform,
-			"error", res.Error, "code", res.Code, "ambiguous", res.Ambiguous)
+		h.warnLimited("reply not delivered", "op", op, "session_key", logguard.Clip(ev.SessionKey), "platform", logguard.Clip(platform),
+			"error", logguard.Clip(res.Error), "code", logguard.Clip(res.Code), "ambiguous", res.Ambiguous)
 		return
 	}
-	h.log.Debug("reply delivered", "op", op, "session_key", ev.SessionKey, "message_id", res.MessageID)
+	h.log.Debug("reply delivered", "op", op, "session_key", logguard.Clip(ev.SessionKey), "message_id", logguard.Clip(res.MessageID))
 }
 
 // replyAction builds the outbound action for a reply, and the platform it

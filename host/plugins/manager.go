@@ -15,10 +15,12 @@ import (
 
 // Dispatch defaults.
 const (
-	// DefaultMaxInFlight bounds the forwards in flight across all plugins.
-	// It is the pipelining window of the plugin streams: docs/performance.md measured
-	// a stream reaching its throughput at 64 in flight; a few times that
-	// keeps both cores busy without queueing unboundedly.
+	// DefaultMaxInFlight bounds the forwards in flight in each plugin: each
+	// has its own window, so a slow plugin cannot take the slots of
+	// another. It is the pipelining window of the plugin streams:
+	// docs/performance.md measured a stream reaching its throughput at 64
+	// in flight; a few times that keeps both cores busy without queueing
+	// unboundedly.
 	DefaultMaxInFlight = 256
 	// DefaultForwardTimeout bounds one forward's trip through its plugin,
 	// including waiting for a restarting plugin. A conversion takes
@@ -39,7 +41,8 @@ type Config struct {
 	Logger hclog.Logger
 	// LogLevel is passed to plugin processes; "" means the logger's level.
 	LogLevel string
-	// MaxInFlight bounds concurrent forwards; 0 means DefaultMaxInFlight.
+	// MaxInFlight bounds concurrent forwards per plugin; 0 means
+	// DefaultMaxInFlight.
 	MaxInFlight int
 	// ForwardTimeout bounds one forward; 0 means DefaultForwardTimeout.
 	ForwardTimeout time.Duration
@@ -56,7 +59,7 @@ type Manager struct {
 	cfg        Config
 	sups       []*Supervisor
 	byPlatform map[string]*Supervisor
-	slots      chan struct{}
+	slots      map[*Supervisor]chan struct{} // each plugin's window
 	closeOnce  sync.Once
 }
 
@@ -104,7 +107,7 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 		return nil, refused
 	}
 
-	m := &Manager{cfg: cfg, byPlatform: map[string]*Supervisor{}, slots: make(chan struct{}, cfg.MaxInFlight)}
+	m := &Manager{cfg: cfg, byPlatform: map[string]*Supervisor{}, slots: map[*Supervisor]chan struct{}{}}
 	sups := make([]*Supervisor, len(cands))
 	errs := make([]error, len(cands))
 	var wg sync.WaitGroup
@@ -122,6 +125,7 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	for _, s := range sups {
 		if s != nil {
 			m.sups = append(m.sups, s)
+			m.slots[s] = make(chan struct{}, cfg.MaxInFlight)
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -175,8 +179,8 @@ func (m *Manager) Serves(platform string) bool {
 	return ok
 }
 
-// Dispatch runs a forward through the plugin for its platform, within the
-// concurrency bound and the per-forward deadline. The error is non-nil when
+// Dispatch runs a forward through the plugin for its platform, within that
+// plugin's concurrency bound and the per-forward deadline. The error is non-nil when
 // no result was produced (no plugin for the platform, the plugin died or
 // timed out, ctx ended); the forward must then not be acknowledged.
 func (m *Manager) Dispatch(ctx context.Context, f pluginapi.Forward) (pluginapi.Result, error) {
@@ -186,12 +190,13 @@ func (m *Manager) Dispatch(ctx context.Context, f pluginapi.Forward) (pluginapi.
 	}
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.ForwardTimeout)
 	defer cancel()
+	slots := m.slots[s]
 	select {
-	case m.slots <- struct{}{}:
+	case slots <- struct{}{}:
 	case <-ctx.Done():
 		return pluginapi.Result{}, fmt.Errorf("waiting for a dispatch slot: %w", ctx.Err())
 	}
-	defer func() { <-m.slots }()
+	defer func() { <-slots }()
 	return s.Handle(ctx, f)
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/relayhost/relay-host/host/internal/gather"
+	"github.com/relayhost/relay-host/host/internal/logguard"
 	"github.com/relayhost/relay-host/host/internal/wire"
 )
 
@@ -172,7 +173,7 @@ func (cn *conn) writeLocked(typ wire.FrameType, b []byte) error {
 	}
 	cn.c.obs.FrameOut(string(typ))
 	if cn.c.log.IsTrace() {
-		cn.c.log.Trace("relay frame out", "gen", cn.gen, "type", typ, "bytes", len(b), "frame", clip(b))
+		cn.c.log.Trace("relay frame out", "gen", cn.gen, "type", typ, "bytes", len(b), "frame", redactFrame(b))
 	}
 	return nil
 }
@@ -265,7 +266,7 @@ func (cn *conn) handleLine(line []byte, err error) {
 	c := cn.c
 	if err == nil {
 		if c.log.IsTrace() {
-			c.log.Trace("relay frame in", "gen", cn.gen, "bytes", len(line), "frame", clip(line))
+			c.log.Trace("relay frame in", "gen", cn.gen, "bytes", len(line), "frame", redactFrame(line))
 		}
 		var f wire.Frame
 		if f, err = wire.DecodeFrame(line); err == nil {
@@ -278,9 +279,13 @@ func (cn *conn) handleLine(line []byte, err error) {
 		de = &wire.DecodeError{Kind: wire.BadFrameMalformedJSON, Detail: err.Error()}
 	}
 	c.obs.BadFrame(de.Kind)
-	c.log.Warn("relay skipping malformed frame", "gen", cn.gen, "reason", de.Kind,
-		"type", clipString(string(de.Type)), "buffer_id", clipString(de.BufferID), "detail", de.Detail)
-	if de.BufferID != "" && (de.Type == wire.TypeInbound || de.Type == wire.TypePassthroughForward) {
+	settle := de.BufferID != "" && (de.Type == wire.TypeInbound || de.Type == wire.TypePassthroughForward)
+	if ok, held := c.logs.Allow("relay skipping malformed frame"); ok {
+		c.log.Warn("relay skipping malformed frame", "gen", cn.gen, "reason", de.Kind,
+			"type", clipString(string(de.Type)), "buffer_id", clipString(de.BufferID), "detail", clipString(de.Detail),
+			"acked_as_dropped", settle, "suppressed", held)
+	}
+	if settle {
 		// An undecodable buffered delivery can never become decodable, and
 		// leaving it unacked would block the connector's ack-gated drain on
 		// every reconnect: settle it as a deliberate drop (§5.3 step 3).
@@ -334,7 +339,8 @@ func (cn *conn) onDescriptor(d Descriptor) {
 	c := cn.c
 	cn.mu.Lock()
 	first := !cn.ready
-	if d.Platform != "" {
+	announced := c.announced(d.Platform)
+	if announced {
 		cn.byPlatform[d.Platform] = d
 	}
 	if first {
@@ -345,12 +351,16 @@ func (cn *conn) onDescriptor(d Descriptor) {
 	cn.mu.Unlock()
 	c.handshakeEver.Store(true)
 	if !first {
+		if !announced {
+			c.log.Debug("relay descriptor for a platform this gateway did not announce; ignored", "gen", cn.gen, "platform", clipString(d.Platform))
+			return
+		}
 		c.log.Debug("relay descriptor", "gen", cn.gen, "platform", d.Platform)
 		return
 	}
 	close(cn.readyCh)
 	c.setState(StateConnected)
-	c.log.Info("relay connected", "gen", cn.gen, "platform", d.Platform, "contract_version", d.ContractVersion,
+	c.log.Info("relay connected", "gen", cn.gen, "platform", clipString(d.Platform), "contract_version", d.ContractVersion,
 		"identities", len(c.cfg.Identities))
 }
 
@@ -381,11 +391,6 @@ func clip(b []byte) string {
 	return string(b)
 }
 
-// clipString bounds peer-controlled strings (types, ids) in logs.
-func clipString(s string) string {
-	const max = 80
-	if len(s) > max {
-		return s[:max] + "…"
-	}
-	return s
-}
+// clipString bounds peer-controlled strings (types, ids) in logs, and
+// keeps them valid UTF-8.
+func clipString(s string) string { return logguard.Clip(s) }
