@@ -10,158 +10,231 @@ import (
 )
 
 // Admission limits: the work in progress the host holds, and what happens at
-// each bound (docs/operating.md, Limits and isolation).
+// each bound (docs/operating.md, Limits and isolation, lists them all).
+//
+// The reader hands each delivery to the admission. A delivery starts at
+// once (a goroutine, a "ticket") when a ticket is free and its platform's
+// plugin window has room; otherwise it is parked, as data, in its
+// platform's queue and starts when room appears, in arrival order per
+// platform. Parking costs only the delivery's bytes, so the reader keeps
+// reading while the plugins and the agent catch up; among what it reads are
+// the outbound_results that replies and agent API calls wait for. Only when
+// MaxInFlightBytes is reached does the reader wait, and then the
+// WebSocket's flow control holds the connector back.
 const (
-	// MaxInFlight bounds the deliveries (passthrough forwards and inbound
-	// events) admitted and not finished: each holds a goroutine from its
-	// arrival through plugin, agent, ack and replies. When it is reached the
-	// reader stops reading the socket, and the WebSocket's own flow control
-	// (TCP) holds the connector back. 1,024 is four times the plugin window
-	// that keeps a plugin at its full speed (docs/performance.md), so that
-	// deliveries waiting on their replies' results do not starve the
-	// plugins; at a few KiB of stack and state each it is a few MiB.
-	MaxInFlight = 1024
-	// MaxInFlightBytes bounds the bytes of the forwards (body, path,
-	// headers and ids) and events admitted and not yet settled; past it the
-	// reader stops reading, as for MaxInFlight. 16 MiB holds thousands of
-	// typical (2 KiB) forwards, or sixteen at the largest body a plugin
-	// takes (pluginapi.MaxBodyBytes), within the host's 64 MiB budget.
-	MaxInFlightBytes = 16 << 20
-	// PlatformWindow bounds the forwards of one platform in its plugin
-	// stage: each plugin has its own window, so a slow plugin cannot hold
-	// the slots of another platform. 256 is the plugin stream's
-	// pipelining window (plugins.DefaultMaxInFlight), now per plugin.
+	// MaxInFlight bounds the deliveries started and not finished: each
+	// holds a goroutine from its start through plugin, agent and ack. 512
+	// is two plugin windows, so that deliveries waiting on a slow agent do
+	// not starve the plugins, at 8–16 KiB of stack and state each.
+	MaxInFlight = 512
+	// MaxInFlightBytes bounds the bytes of the deliveries admitted (parked
+	// or started) and not yet settled: a forward's body, path, headers and
+	// ids, an event's text and source, plus parkedOverhead each. 8 MiB
+	// parks about 3,000 typical (2.5 KiB) forwards, more than the link's
+	// socket buffers hold (relay's linkReadBuffer and the connector's send
+	// buffer), or eight at the largest body a plugin takes
+	// (pluginapi.MaxBodyBytes), within the host's 64 MiB budget. Past it
+	// the reader waits.
+	MaxInFlightBytes = 8 << 20
+	// PlatformWindow bounds the forwards of one platform in its plugin:
+	// each plugin has its own window, so a slow plugin cannot hold the
+	// slots of another. 256 is the plugin stream's pipelining window
+	// (plugins.DefaultMaxInFlight, also per plugin).
 	PlatformWindow = 256
-	// SlowPluginAfter is how long a forward may be in its plugin before
-	// the plugin counts as slow: a conversion takes microseconds to
-	// milliseconds, so a second means a plugin that is hung, crash-looping
-	// or doing slow work. While a plugin is slow and its window is full, its
-	// new forwards fail at once (un-acked, like a plugin failure, and
-	// redelivered later) rather than holding the reader; while it keeps up,
-	// a full window holds the reader like the global bounds do.
-	SlowPluginAfter = time.Second
-	// AdmitStallAfter is how long the reader waits, at a full MaxInFlight or
-	// MaxInFlightBytes, for any delivery to finish. Past it the host is
-	// stuck on something that needs the reader (an agent that calls the
-	// agent API inside its webhook handler, replies, whose results sit
-	// behind the unread frames): the reader then fails new forwards at once
-	// (un-acked, redelivered later), reaching those results, until a
-	// delivery finishes. It is well below the 30 s outbound timeout that
-	// would otherwise end such a deadlock, and above any normal delivery.
+	// PlatformShare bounds the bytes one platform holds (parked and in its
+	// plugin) while another platform is in use (had a delivery within
+	// OtherPlatformQuiet): half of MaxInFlightBytes. Past it the platform's
+	// new forwards fail at once, un-acked like a plugin failure and
+	// redelivered later, so that one flooded or slow platform cannot hold
+	// up the others behind it on the socket. While no other platform is in
+	// use a platform may fill MaxInFlightBytes, and the reader then waits:
+	// only that platform's own forwards are held up, and nothing is lost.
+	PlatformShare = MaxInFlightBytes / 2
+	// OtherPlatformQuiet: see PlatformShare. Ten seconds is longer than a
+	// plugin's per-forward deadline (plugins.DefaultForwardTimeout), so a
+	// platform with a delivery that recent is one that is in use.
+	OtherPlatformQuiet = 10 * time.Second
+	// AdmitStallAfter is how long the reader waits for room while nothing
+	// at all progresses (no delivery starts, leaves its plugin or
+	// finishes). Past it the host is stuck on something that needs the
+	// reader: an agent that calls the agent API from inside its webhook
+	// handler and waits for an outbound_result that sits behind the unread
+	// frames, or a connector that stops reading while its own writes are
+	// held back. The reader then fails new forwards at once (un-acked,
+	// redelivered later), reaching those frames, until something
+	// progresses. It is well below the 30 s outbound timeout that would
+	// otherwise end such a deadlock, and far above a normal delivery.
 	AdmitStallAfter = 2 * time.Second
+	// MaxPendingReplies bounds the replies whose result is awaited
+	// (replies.go): each is a small record and a timer for up to the
+	// outbound timeout (30 s), so 16,384 is a few MiB, and more than a
+	// socket's buffers hold of forwards whose replies could be in
+	// flight. Past it replies are sent untracked.
+	MaxPendingReplies = 16384
 	// MaxAgentCalls bounds concurrent agent hand-offs: a hung webhook
-	// agent holds at most this many requests (and sockets); further
-	// events wait for a free call within their delivery. 64 keeps
-	// a local agent busy on every core of a large machine.
+	// agent holds at most this many requests (and sockets); further events
+	// wait for a free call within their delivery. 64 keeps a local agent
+	// busy on every core of a large machine.
 	MaxAgentCalls = 64
+
+	// parkedOverhead is what one delivery costs besides its payload bytes
+	// (the decoded structs, the queue entry): counted so that a flood of
+	// empty forwards is bounded too.
+	parkedOverhead = 512
 )
 
 // Reasons a delivery is not started, as reported to Metrics.Shed.
 const (
-	// ShedPluginSlow: the platform's plugin window is full and the plugin
-	// is slow (see SlowPluginAfter).
-	ShedPluginSlow = "plugin_slow"
-	// ShedStalled: the host's bounds are full and nothing finished within
-	// AdmitStallAfter.
+	// ShedPlatformBusy: the platform holds its share of the bytes while
+	// another platform is in use (see PlatformShare).
+	ShedPlatformBusy = "platform_busy"
+	// ShedStalled: the host's bounds are full and nothing progressed
+	// within AdmitStallAfter.
 	ShedStalled = "stalled"
 	// ShedStopping: the host is stopping.
 	ShedStopping = "stopping"
 )
 
-// admission holds the host's bounds on work in progress: the global count
-// and bytes, and one lane per plugin platform. The reader asks it for a
-// ticket per delivery (admit) and blocks while the bounds are full.
+// admission holds the host's bounds on work in progress and the queues of
+// parked deliveries. Its lock is never held while a delivery runs.
 type admission struct {
-	ctx context.Context // ends when the host stops: nothing more is admitted
+	ctx   context.Context    // ends when the host stops: nothing more is admitted
+	start func(run func())   // runs a started delivery on its own goroutine
+	now   func() time.Time   // the clock (tests)
 
 	mu         sync.Mutex
-	count      int
-	bytes      int
-	progressAt time.Time        // last admission or release
-	lanes      map[string]*lane // by platform; fixed at creation
-	gen        uint64           // counts releases, so a waiter sees one it did not wait for yet
-	changed    notify.Signal    // notified on every release
-
-	now func() time.Time // the clock (tests)
+	count      int              // deliveries started and not finished
+	bytes      int              // bytes admitted and not settled
+	lanes      map[string]*lane // plugin platforms; fixed at creation
+	direct     *lane            // everything else: inbound events, forwards no plugin serves
+	order      []*lane          // lanes in round-robin order, direct last
+	next       int              // where the next round-robin scan starts
+	progressAt time.Time        // last start, lane exit or finish
+	gen        uint64           // counts progress, so a waiter sees what it did not wait for yet
+	changed    notify.Signal    // notified on progress
 }
 
-// lane is the plugin stage of one platform: the tickets in it, with the
-// time each entered.
+// lane is one platform's plugin stage: the forwards in its plugin, and its
+// queue of parked ones.
 type lane struct {
-	in map[*ticket]time.Time
+	window   int    // how many may be in the plugin stage
+	inStage  int    // how many are
+	queue    []*job // parked, oldest first (queue[head:])
+	head     int
+	bytes    int       // parked, and in the plugin stage
+	lastUsed time.Time // last admission
 }
 
-// ticket is one admitted delivery's share of the bounds.
+// job is one parked delivery.
+type job struct {
+	bytes int
+	run   func(*ticket)
+}
+
+// ticket is one started delivery's share of the bounds.
 type ticket struct {
-	a     *admission
-	lane  *lane // nil once out of the plugin stage, or without one
-	bytes int   // 0 once settled
-	done  bool
+	a       *admission
+	lane    *lane // until the delivery leaves its plugin stage
+	size    int   // its bytes, counted in lane until then
+	bytes   int   // until it is settled
+	running bool  // until it finishes
 }
 
-func newAdmission(ctx context.Context, platforms []string) *admission {
-	a := &admission{ctx: ctx, lanes: map[string]*lane{}, now: time.Now}
+func newAdmission(ctx context.Context, platforms []string, start func(func())) *admission {
+	a := &admission{ctx: ctx, start: start, now: time.Now, lanes: map[string]*lane{}}
 	for _, p := range platforms {
-		a.lanes[p] = &lane{in: map[*ticket]time.Time{}}
+		l := &lane{window: PlatformWindow}
+		a.lanes[p] = l
+		a.order = append(a.order, l)
 	}
+	a.direct = &lane{window: MaxInFlight}
+	a.order = append(a.order, a.direct)
 	a.progressAt = a.now()
 	return a
 }
 
-// admit waits for room for one delivery of size bytes whose plugin stage is
-// the lane of platform ("" or a platform no plugin serves: no plugin stage),
-// and returns its ticket. It returns nil and the reason when the delivery
-// must not be started (see the Shed* reasons); the caller then leaves it
-// un-acked.
-func (a *admission) admit(platform string, size int) (*ticket, string) {
+// admit takes one delivery of size payload bytes for platform ("" for an
+// inbound event): run starts it with its ticket, now or once room appears.
+// It waits (on the reader) while there is no room to start or park it, and
+// returns "" once it is admitted, or the reason (one of the Shed* reasons)
+// when it must not be started: the caller leaves it un-acked.
+func (a *admission) admit(platform string, size int, run func(*ticket)) string {
+	size += parkedOverhead
 	a.mu.Lock()
-	l := a.lanes[platform]
+	l := a.direct
+	if pl, ok := a.lanes[platform]; ok && platform != "" {
+		l = pl
+	}
 	for {
 		now := a.now()
-		laneFull := l != nil && len(l.in) >= PlatformWindow
-		full := a.count >= MaxInFlight || (a.count > 0 && a.bytes+size > MaxInFlightBytes)
-		if !laneFull && !full {
-			t := &ticket{a: a, bytes: size}
-			a.count++
-			a.bytes += size
-			a.progressAt = now
-			if l != nil {
-				l.in[t] = now
-				t.lane = l
-			}
+		fits := a.bytes+size <= MaxInFlightBytes || a.bytes == 0
+		if fits && l.parked() == 0 && l.inStage < l.window && a.count < MaxInFlight {
+			l.lastUsed = now
+			t := a.startLocked(l, size, now)
 			a.mu.Unlock()
-			return t, ""
+			a.start(func() { run(t) })
+			return ""
 		}
-		// Decide when waiting stops being worth it.
-		var giveUp time.Time
-		if laneFull {
-			oldest := l.oldest()
-			if now.Sub(oldest) >= SlowPluginAfter {
-				a.mu.Unlock()
-				return nil, ShedPluginSlow
-			}
-			giveUp = oldest.Add(SlowPluginAfter)
+		overShare := l != a.direct && l.bytes+size > PlatformShare && a.othersInUse(l, now)
+		if overShare {
+			a.mu.Unlock()
+			return ShedPlatformBusy
 		}
-		if full {
-			stall := a.progressAt.Add(AdmitStallAfter)
-			if !now.Before(stall) {
-				a.mu.Unlock()
-				return nil, ShedStalled
-			}
-			if giveUp.IsZero() || stall.Before(giveUp) {
-				giveUp = stall
-			}
+		if fits {
+			l.lastUsed = now
+			l.queue = append(l.queue, &job{bytes: size, run: run})
+			l.bytes += size
+			a.bytes += size
+			a.mu.Unlock()
+			return ""
+		}
+		stall := a.progressAt.Add(AdmitStallAfter)
+		if !now.Before(stall) {
+			a.mu.Unlock()
+			return ShedStalled
 		}
 		gen := a.gen
 		a.mu.Unlock()
-		if !a.wait(gen, giveUp) {
-			return nil, ShedStopping
+		if !a.wait(gen, stall) {
+			return ShedStopping
 		}
 		a.mu.Lock()
 	}
 }
 
-// wait blocks until a release after generation gen, until, or the host
+// othersInUse reports whether a lane other than l had a delivery within
+// OtherPlatformQuiet.
+func (a *admission) othersInUse(l *lane, now time.Time) bool {
+	for _, o := range a.order {
+		if o != l && !o.lastUsed.IsZero() && now.Sub(o.lastUsed) < OtherPlatformQuiet {
+			return true
+		}
+	}
+	return false
+}
+
+// startLocked takes a ticket for a delivery of size bytes in lane l whose
+// bytes are not counted yet; the caller holds mu.
+func (a *admission) startLocked(l *lane, size int, now time.Time) *ticket {
+	t := &ticket{a: a, size: size, bytes: size, running: true}
+	a.count++
+	a.bytes += size
+	if l != a.direct {
+		l.inStage++
+		l.bytes += size
+		t.lane = l
+	}
+	a.progress(now)
+	return t
+}
+
+// progress records that something moved; the caller holds mu.
+func (a *admission) progress(now time.Time) {
+	a.progressAt = now
+	a.gen++
+}
+
+// wait blocks until progress after generation gen, until, or the host
 // stops (false).
 func (a *admission) wait(gen uint64, until time.Time) bool {
 	ctx, cancel := context.WithDeadline(a.ctx, until)
@@ -174,76 +247,133 @@ func (a *admission) wait(gen uint64, until time.Time) bool {
 	return a.ctx.Err() == nil
 }
 
-// oldest returns when the longest-running ticket of the lane entered it;
-// the lane is not empty.
-func (l *lane) oldest() time.Time {
-	var min time.Time
-	for _, at := range l.in {
-		if min.IsZero() || at.Before(min) {
-			min = at
+func (l *lane) parked() int { return len(l.queue) - l.head }
+
+// pop removes the oldest parked job.
+func (l *lane) pop() *job {
+	j := l.queue[l.head]
+	l.queue[l.head] = nil
+	l.head++
+	if l.head == len(l.queue) {
+		l.queue, l.head = l.queue[:0], 0
+	} else if l.head > 1024 && l.head*2 > len(l.queue) {
+		l.queue, l.head = append(l.queue[:0], l.queue[l.head:]...), 0
+	}
+	return j
+}
+
+// startParked starts parked deliveries, taking the lanes in turn, while
+// tickets and windows allow; the caller holds mu. It returns what to run
+// once the lock is released.
+func (a *admission) startParked(now time.Time) []func() {
+	var runs []func()
+	for a.count < MaxInFlight && a.ctx.Err() == nil {
+		started := false
+		for i := range a.order {
+			l := a.order[(a.next+i)%len(a.order)]
+			if l.parked() == 0 || l.inStage >= l.window {
+				continue
+			}
+			j := l.pop()
+			a.bytes -= j.bytes // counted again by startLocked
+			l.bytes -= j.bytes
+			t := a.startLocked(l, j.bytes, now)
+			runs = append(runs, func() { j.run(t) })
+			a.next = (a.next + i + 1) % len(a.order)
+			started = true
+			break
+		}
+		if !started {
+			break
 		}
 	}
-	return min
+	return runs
+}
+
+// after records progress, starts what it made room for, and wakes the
+// reader; the caller holds mu, which after releases.
+func (a *admission) after(now time.Time) {
+	a.progress(now)
+	runs := a.startParked(now)
+	a.mu.Unlock()
+	for _, r := range runs {
+		a.start(r)
+	}
+	a.changed.Notify()
 }
 
 // leaveLane ends the ticket's plugin stage.
 func (t *ticket) leaveLane() {
 	a := t.a
 	a.mu.Lock()
-	if t.lane != nil {
-		delete(t.lane.in, t)
-		t.lane = nil
-		a.progressAt = a.now()
-		a.gen++
+	if t.lane == nil {
+		a.mu.Unlock()
+		return
 	}
-	a.mu.Unlock()
-	a.changed.Notify()
+	t.lane.inStage--
+	t.lane.bytes -= t.size
+	t.lane = nil
+	a.after(a.now())
 }
 
-// settled releases the ticket's bytes: the forward's data is no longer held.
+// settled gives back the ticket's bytes: the delivery's data is no longer
+// held.
 func (t *ticket) settled() {
 	a := t.a
 	a.mu.Lock()
 	a.bytes -= t.bytes
 	t.bytes = 0
-	a.progressAt = a.now()
-	a.gen++
-	a.mu.Unlock()
-	a.changed.Notify()
+	a.after(a.now())
 }
 
-// release ends the delivery: every share it held is given back. It is
-// idempotent.
+// release ends the delivery: every share it still holds is given back. It
+// is idempotent.
 func (t *ticket) release() {
 	a := t.a
 	a.mu.Lock()
-	if t.done {
+	if !t.running {
 		a.mu.Unlock()
 		return
 	}
-	t.done = true
+	t.running = false
 	if t.lane != nil {
-		delete(t.lane.in, t)
+		t.lane.inStage--
+		t.lane.bytes -= t.size
 		t.lane = nil
 	}
 	a.bytes -= t.bytes
 	t.bytes = 0
 	a.count--
-	a.progressAt = a.now()
-	a.gen++
-	a.mu.Unlock()
-	a.changed.Notify()
+	a.after(a.now())
 }
 
-// inFlight returns the deliveries and bytes admitted and not released.
+// inFlight returns the deliveries started and not finished, and the bytes
+// admitted and not settled.
 func (a *admission) inFlight() (count, bytes int) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.count, a.bytes
 }
 
-// forwardBytes is what a forward counts against MaxInFlightBytes: its
-// body and strings.
+// drop forgets every parked delivery (the host is stopping: they stay
+// un-acked and are redelivered) and returns how many there were.
+func (a *admission) drop() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := 0
+	for _, l := range a.order {
+		for l.parked() > 0 {
+			j := l.pop()
+			a.bytes -= j.bytes
+			l.bytes -= j.bytes
+			n++
+		}
+	}
+	return n
+}
+
+// forwardBytes is what a forward's payload counts against
+// MaxInFlightBytes: its body and strings.
 func forwardBytes(f pluginapi.Forward) int {
 	n := len(f.Body) + len(f.Platform) + len(f.BotID) + len(f.Method) + len(f.Path) + len(f.Profile) + len(f.BufferID)
 	for _, h := range f.Headers {
@@ -252,8 +382,8 @@ func forwardBytes(f pluginapi.Forward) int {
 	return n
 }
 
-// eventBytes is what an inbound event counts against MaxInFlightBytes: its
-// text and the strings of its source, the bulk of it.
+// eventBytes is what an inbound event's payload counts against
+// MaxInFlightBytes: its text and the strings of its source, the bulk of it.
 func eventBytes(ev pluginapi.MessageEvent) int {
 	s := ev.Source
 	n := len(ev.Text) + len(ev.ReplyToText) + len(ev.SessionKey) + len(s.ChatID) + len(s.ChatName) + len(s.ChatTopic) +

@@ -16,6 +16,11 @@ type nopLink struct{}
 func (nopLink) Outbound(context.Context, any, string, string) relay.OutboundResult {
 	return relay.OutboundResult{Success: true}
 }
+func (nopLink) OutboundAsync(_ any, _, _ string, done func(relay.OutboundResult)) {
+	if done != nil {
+		done(relay.OutboundResult{Success: true})
+	}
+}
 func (nopLink) AckInbound(string) error { return nil }
 
 // BenchmarkForward measures the host's own work for one buffered forward
@@ -29,6 +34,7 @@ func BenchmarkForward(b *testing.B) {
 	}
 	h.Attach(nopLink{})
 	defer h.Stop()
+	h.adm.start = func(run func()) { run() } // each forward on the benchmark's goroutine
 	f := pluginapi.Forward{Platform: "discord", BotID: "bot1", Method: "POST", Path: "/interactions", Body: []byte("/ask hi")}
 	ids := make([]string, b.N)
 	for i := range ids {
@@ -38,8 +44,7 @@ func BenchmarkForward(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		f.BufferID = ids[i]
-		t, _ := h.adm.admit(f.Platform, forwardBytes(f))
-		h.forward(f, t)
+		h.adm.admit(f.Platform, forwardBytes(f), func(t *ticket) { h.forward(f, t) })
 	}
 }
 

@@ -31,6 +31,9 @@ type Dispatcher interface {
 // Link is the connector link as the host uses it (*relay.Client).
 type Link interface {
 	Outbound(ctx context.Context, action any, platform, botID string) relay.OutboundResult
+	// OutboundAsync sends without waiting: done gets the result (see
+	// relay.Client.OutboundAsync); a nil done sends untracked.
+	OutboundAsync(action any, platform, botID string, done func(relay.OutboundResult))
 	AckInbound(bufferID string) error
 }
 
@@ -92,6 +95,7 @@ type Host struct {
 	// (admission.go); logs rate-limits the per-delivery log lines.
 	adm        *admission
 	agentCalls chan struct{}
+	replies    replies
 	logs       *logguard.Limiter
 
 	mu    sync.Mutex
@@ -118,7 +122,9 @@ func New(cfg Config) (*Host, error) {
 	}
 	h := &Host{cfg: cfg, log: cfg.Logger, ledger: newBufferLedger(), ctx: ctx, cancel: cancel,
 		workers: newWorkerPool(ctx.Done()), linkSet: make(chan struct{}), turns: map[string]map[*turn]struct{}{},
-		adm: newAdmission(ctx, platforms), agentCalls: make(chan struct{}, MaxAgentCalls), logs: logguard.NewLimiter(nil)}
+		agentCalls: make(chan struct{}, MaxAgentCalls), logs: logguard.NewLimiter(nil)}
+	h.adm = newAdmission(ctx, platforms, h.workers.run)
+
 	if cfg.Metrics != nil {
 		cfg.Metrics.ObserveInFlight(h.adm.inFlight)
 	}
@@ -145,38 +151,37 @@ func (h *Host) Wait(ctx context.Context) error {
 	}
 }
 
-// Stop cancels every delivery in progress; un-settled ones stay
-// un-acknowledged and are redelivered by the connector later.
-func (h *Host) Stop() { h.cancel() }
+// Stop cancels every delivery in progress and forgets the parked ones;
+// un-settled ones stay un-acknowledged and are redelivered by the connector
+// later.
+func (h *Host) Stop() {
+	h.cancel()
+	h.work.Add(-h.adm.drop())
+}
 
-// Passthrough implements relay.Handler. It hands the forward to a delivery
-// goroutine, first waiting, on the reader, while the host's bounds are full
-// (admission.go): that wait is the back-pressure on the connector. A
-// forward that cannot be admitted is left un-acknowledged.
+// Passthrough implements relay.Handler. It hands the forward to the
+// admission (admission.go), which starts it on a delivery goroutine or parks
+// it, and waits, on the reader, only while the host's bounds are full: that
+// wait is the back-pressure on the connector. A forward that cannot be
+// admitted is left un-acknowledged.
 func (h *Host) Passthrough(f pluginapi.Forward) {
-	t, why := h.adm.admit(f.Platform, forwardBytes(f))
-	if t == nil {
-		h.notStarted(f.Platform, f.BufferID, why)
-		return
-	}
 	h.work.Add(1)
-	h.workers.run(func() {
+	why := h.adm.admit(f.Platform, forwardBytes(f), func(t *ticket) {
 		defer h.work.Done()
 		h.forward(f, t)
 	})
+	if why != "" {
+		h.work.Done()
+		h.notStarted(f.Platform, f.BufferID, why)
+	}
 }
 
 // Inbound implements relay.Handler: a normalised event goes straight to the
-// agent, and its reply goes back as a send to its chat. Like Passthrough it
-// waits while the host's bounds are full.
+// agent, and its reply goes back as a send to its chat. It is admitted like
+// a forward.
 func (h *Host) Inbound(ev pluginapi.MessageEvent, bufferID string) {
-	t, why := h.adm.admit("", eventBytes(ev))
-	if t == nil {
-		h.notStarted(ev.Source.Platform, bufferID, why)
-		return
-	}
 	h.work.Add(1)
-	h.workers.run(func() {
+	why := h.adm.admit("", eventBytes(ev), func(t *ticket) {
 		defer h.work.Done()
 		h.deliver(ev.Source.Platform, "inbound", bufferID, t, func() (bool, []reply) {
 			r, err := h.callAgent(ev)
@@ -189,6 +194,10 @@ func (h *Host) Inbound(ev pluginapi.MessageEvent, bufferID string) {
 			return true, []reply{{ev, r}}
 		})
 	})
+	if why != "" {
+		h.work.Done()
+		h.notStarted(ev.Source.Platform, bufferID, why)
+	}
 }
 
 // notStarted reports a delivery the admission refused; it stays
@@ -336,7 +345,14 @@ func (h *Host) deliver(platform, kind, bufferID string, t *ticket, run func() (s
 	if m := h.cfg.Metrics; m != nil && settled {
 		m.ForwardLatency(platform, time.Since(start))
 	}
-	for _, r := range replies {
+	h.replyLater(replies)
+}
+
+// replyLater sends a delivery's replies. Each is written now and its result
+// awaited without a goroutine (replies.go), so nothing the delivery holds
+// waits on the reader.
+func (h *Host) replyLater(rs []reply) {
+	for _, r := range rs {
 		if r.text != "" {
 			h.sendReply(r.ev, r.text)
 		}
@@ -417,19 +433,28 @@ func (h *Host) sendReply(ev pluginapi.MessageEvent, text string) {
 	if !h.fronts(platform) {
 		platform = ""
 	}
-	ctx, cancel := context.WithTimeout(h.ctx, ReplyTimeout)
-	defer cancel()
 	op, _ := action["op"].(string)
-	res := l.Outbound(ctx, action, platform, "")
-	if m := h.cfg.Metrics; m != nil {
-		m.Outbound(op, res)
-	}
-	if !res.Success {
-		h.warnLimited("reply not delivered", "op", op, "session_key", logguard.Clip(ev.SessionKey), "platform", logguard.Clip(platform),
-			"error", logguard.Clip(res.Error), "code", logguard.Clip(res.Code), "ambiguous", res.Ambiguous)
+	// The reply does not wait for its result (replies.go): the result
+	// comes through the reader, which may be holding the connector back.
+	if !h.replies.track() {
+		l.OutboundAsync(action, platform, "", nil)
+		if m := h.cfg.Metrics; m != nil {
+			m.Outbound(op, relay.OutboundResult{Error: "untracked", Ambiguous: true})
+		}
 		return
 	}
-	h.log.Debug("reply delivered", "op", op, "session_key", logguard.Clip(ev.SessionKey), "message_id", logguard.Clip(res.MessageID))
+	l.OutboundAsync(action, platform, "", func(res relay.OutboundResult) {
+		h.replies.done()
+		if m := h.cfg.Metrics; m != nil {
+			m.Outbound(op, res)
+		}
+		if !res.Success {
+			h.warnLimited("reply not delivered", "op", op, "session_key", logguard.Clip(ev.SessionKey), "platform", logguard.Clip(platform),
+				"error", logguard.Clip(res.Error), "code", logguard.Clip(res.Code), "ambiguous", res.Ambiguous)
+			return
+		}
+		h.log.Debug("reply delivered", "op", op, "session_key", logguard.Clip(ev.SessionKey), "message_id", logguard.Clip(res.MessageID))
+	})
 }
 
 // replyAction builds the outbound action for a reply, and the platform it

@@ -110,7 +110,7 @@ func New() *Metrics {
 		replays: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "replays_deduplicated_total",
 			Help: "Buffered deliveries that were already settled and were acknowledged again without re-running."}),
 		shed: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "deliveries_not_started_total",
-			Help: "Deliveries left un-acknowledged without being started, by reason (plugin_slow: the platform's plugin window is full and its plugin slow; stalled: the host's bounds stayed full; stopping)."}, []string{"reason"}),
+			Help: "Deliveries left un-acknowledged without being started, by reason (platform_busy: the platform's queue is full while other platforms are in use; stalled: the host's bounds stayed full with nothing progressing; stopping)."}, []string{"reason"}),
 	}
 	inFlight := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Name: "deliveries_in_flight",
 		Help: "Deliveries (forwards and inbound events) admitted and not finished."},

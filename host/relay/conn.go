@@ -43,7 +43,7 @@ type conn struct {
 	readyAt    time.Time
 	def        *Descriptor
 	byPlatform map[string]Descriptor
-	pending    map[string]chan OutboundResult
+	pending    map[string]pendingOutbound
 	idle       []chan struct{}
 
 	wg sync.WaitGroup
@@ -56,7 +56,7 @@ func newConn(c *Client, ws *websocket.Conn, gen uint64) *conn {
 		readyCh:    make(chan struct{}),
 		readerDone: make(chan struct{}),
 		byPlatform: map[string]Descriptor{},
-		pending:    map[string]chan OutboundResult{},
+		pending:    map[string]pendingOutbound{},
 	}
 }
 
@@ -109,14 +109,41 @@ func (cn *conn) readyTime() time.Time {
 	return cn.readyAt
 }
 
-func (cn *conn) addPending(id string, ch chan OutboundResult) bool {
+// pendingOutbound is how an outbound request waiting for its
+// outbound_result is answered: on ch (Outbound, a buffered channel with
+// exactly one sender) or by calling done (OutboundAsync).
+type pendingOutbound struct {
+	ch   chan OutboundResult
+	done func(OutboundResult)
+}
+
+// settle answers the request with r.
+func (p pendingOutbound) settle(r OutboundResult) {
+	if p.done != nil {
+		p.done(r)
+		return
+	}
+	p.ch <- r
+}
+
+func (cn *conn) addPending(id string, p pendingOutbound) bool {
 	cn.mu.Lock()
 	defer cn.mu.Unlock()
 	if cn.dead {
 		return false
 	}
-	cn.pending[id] = ch
+	cn.pending[id] = p
 	return true
+}
+
+// takePending removes the request and reports whether it was still
+// pending: whoever takes it answers it.
+func (cn *conn) takePending(id string) (pendingOutbound, bool) {
+	cn.mu.Lock()
+	defer cn.mu.Unlock()
+	p, ok := cn.pending[id]
+	delete(cn.pending, id)
+	return p, ok
 }
 
 func (cn *conn) dropPending(id string) {
@@ -222,8 +249,8 @@ func (cn *conn) fail() {
 	if cn.deliberate.Load() {
 		res.Error = ErrTextSendFailed + ": " + ErrTextClosed
 	}
-	for _, ch := range pending {
-		ch <- res // buffered; each channel has exactly one sender
+	for _, p := range pending {
+		p.settle(res)
 	}
 }
 
@@ -315,15 +342,12 @@ func (cn *conn) dispatch(f wire.Frame) {
 			c.cfg.Handler.InterruptInbound(f.Interrupt.SessionKey, f.Interrupt.ChatID)
 		})
 	case wire.TypeOutboundResult:
-		cn.mu.Lock()
-		ch, ok := cn.pending[f.Result.RequestID]
-		delete(cn.pending, f.Result.RequestID)
-		cn.mu.Unlock()
+		p, ok := cn.takePending(f.Result.RequestID)
 		if !ok {
 			c.log.Debug("relay outbound_result for an unknown or settled request; ignored", "request_id", clipString(f.Result.RequestID))
 			return
 		}
-		ch <- f.Result.Result
+		p.settle(f.Result.Result)
 	case wire.TypeGoingIdleAck:
 		cn.mu.Lock()
 		waiters := cn.idle
