@@ -98,9 +98,9 @@ const (
 // admission holds the host's bounds on work in progress and the queues of
 // parked deliveries. Its lock is never held while a delivery runs.
 type admission struct {
-	ctx   context.Context    // ends when the host stops: nothing more is admitted
-	start func(run func())   // runs a started delivery on its own goroutine
-	now   func() time.Time   // the clock (tests)
+	ctx   context.Context  // ends when the host stops: nothing more is admitted
+	start func(run func()) // runs a started delivery on its own goroutine
+	now   func() time.Time // the clock (tests)
 
 	mu         sync.Mutex
 	count      int              // deliveries started and not finished
