@@ -111,7 +111,8 @@ type admission struct {
 	next       int              // where the next round-robin scan starts
 	progressAt time.Time        // last start, lane exit or finish
 	gen        uint64           // counts progress, so a waiter sees what it did not wait for yet
-	changed    notify.Signal    // notified on progress
+	waiting    int              // admit calls waiting for room (the reader: 0 or 1)
+	changed    notify.Signal    // notified on progress, and when a wait starts
 }
 
 // lane is one platform's plugin stage: the forwards in its plugin, and its
@@ -194,11 +195,16 @@ func (a *admission) admit(platform string, size int, run func(*ticket)) string {
 			return ShedStalled
 		}
 		gen := a.gen
+		a.waiting++
 		a.mu.Unlock()
-		if !a.wait(gen, stall) {
+		a.changed.Notify()
+		ok := a.wait(gen, stall)
+		a.mu.Lock()
+		a.waiting--
+		if !ok {
+			a.mu.Unlock()
 			return ShedStopping
 		}
-		a.mu.Lock()
 	}
 }
 

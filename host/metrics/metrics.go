@@ -153,15 +153,15 @@ func (m *Metrics) platformLabel(platform string) string {
 // label makes s safe as a label value: valid UTF-8 (the client panics
 // otherwise) of at most maxLabel bytes.
 func label(s string) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
 	if len(s) > maxLabel {
 		n := maxLabel
 		for n > 0 && !utf8.RuneStart(s[n]) {
 			n--
 		}
 		s = s[:n]
-	}
-	if !utf8.ValidString(s) {
-		s = strings.ToValidUTF8(s, "\uFFFD")
 	}
 	return s
 }

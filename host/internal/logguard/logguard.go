@@ -29,7 +29,7 @@ func Clip(s string) string {
 		s = s[:n] + "…"
 	}
 	if !utf8.ValidString(s) {
-		s = strings.ToValidUTF8(s, "\uFFFD")
+		s = Clip(strings.ToValidUTF8(s, "\uFFFD"))
 	}
 	return s
 }
