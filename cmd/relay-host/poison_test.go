@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/relayhost/relay-host/host/relay/relaytest"
+	"github.com/relayhost/relay-host/pluginapi"
 )
 
 // poisonForward is a buffered passthrough_forward line whose forward object
@@ -83,6 +84,10 @@ func TestPoisonFramesHurtNothingElse(t *testing.T) {
 		}
 	}
 	goods = append(goods, good(n))
+	// A well-formed forward for a platform nothing here serves: dropped and
+	// settled, and counted under "unknown", not under a label the
+	// connector chose.
+	bads = append(bads, srv.Enqueue(pluginapi.Forward{Platform: "slack", Method: "POST", Path: "/slack", Body: []byte("x")}))
 	for _, id := range append(append([]string(nil), goods...), bads...) {
 		if err := srv.WaitAcked(ctx, id); err != nil {
 			t.Fatalf("%s was never acked: %v\n%s", id, err, tail(host.stderr.String(), 40))
@@ -114,6 +119,9 @@ func TestPoisonFramesHurtNothingElse(t *testing.T) {
 		if strings.HasPrefix(line, "relay_host_forwards_total") && !strings.Contains(line, `platform="discord"`) && !strings.Contains(line, `platform="unknown"`) && !strings.Contains(line, `platform="twilio"`) {
 			t.Errorf("a platform label the gateway never named: %s", line)
 		}
+	}
+	if !strings.Contains(metrics, `relay_host_forwards_total{disposition="dropped",platform="unknown"} 1`) {
+		t.Errorf("the forward for an unserved platform is not counted under unknown")
 	}
 	for _, long := range []string{strings.Repeat("d", 200), strings.Repeat("p", 200), strings.Repeat("1", 200)} {
 		if strings.Contains(host.stderr.String(), long) {

@@ -179,3 +179,33 @@ func FuzzSniffEnvelope(f *testing.F) {
 		}
 	})
 }
+
+// A descriptor's strings are clipped (issue 15, Medium 3: descriptors of
+// 1 MB each were kept whole): the connection holds its descriptors for its
+// life and shows them to the agent.
+func TestDescriptorStringsAreClipped(t *testing.T) {
+	long := strings.Repeat("é", 1<<16)
+	ops := make([]string, 1000)
+	for i := range ops {
+		ops[i] = `"` + long[:100] + `"`
+	}
+	raw := `{"contract_version":1,"platform":"` + long + `","label":"` + long + `","max_message_length":2000,` +
+		`"supports_draft_streaming":false,"supports_edit":true,"supports_threads":true,"markdown_dialect":"` + long +
+		`","len_unit":"` + long + `","emoji":"` + long + `","platform_hint":"` + long + `","supported_ops":[` + strings.Join(ops, ",") + `]}`
+	d, err := ParseDescriptor([]byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range map[string]string{"platform": d.Platform, "label": d.Label, "markdown_dialect": d.MarkdownDialect,
+		"len_unit": d.LenUnit, "emoji": d.Emoji, "platform_hint": d.PlatformHint} {
+		if len(s) > maxDescriptorHint || !utf8.ValidString(s) || s == "" {
+			t.Errorf("%s is %d bytes (valid UTF-8: %v), want clipped to a few KiB at a character boundary", name, len(s), utf8.ValidString(s))
+		}
+	}
+	if len(d.Label) > maxDescriptorString || len(d.Platform) > MaxIDBytes {
+		t.Errorf("label %d bytes, platform %d bytes: over their limits", len(d.Label), len(d.Platform))
+	}
+	if len(d.SupportedOps) > maxSupportedOps {
+		t.Errorf("%d supported_ops kept, want at most %d", len(d.SupportedOps), maxSupportedOps)
+	}
+}
