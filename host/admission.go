@@ -100,7 +100,6 @@ const (
 type admission struct {
 	ctx   context.Context  // ends when the host stops: nothing more is admitted
 	start func(run func()) // runs a started delivery on its own goroutine
-	now   func() time.Time // the clock (tests)
 
 	mu         sync.Mutex
 	count      int              // deliveries started and not finished
@@ -142,7 +141,7 @@ type ticket struct {
 }
 
 func newAdmission(ctx context.Context, platforms []string, start func(func())) *admission {
-	a := &admission{ctx: ctx, start: start, now: time.Now, lanes: map[string]*lane{}}
+	a := &admission{ctx: ctx, start: start, lanes: map[string]*lane{}}
 	for _, p := range platforms {
 		l := &lane{window: PlatformWindow}
 		a.lanes[p] = l
@@ -150,7 +149,7 @@ func newAdmission(ctx context.Context, platforms []string, start func(func())) *
 	}
 	a.direct = &lane{window: MaxInFlight}
 	a.order = append(a.order, a.direct)
-	a.progressAt = a.now()
+	a.progressAt = time.Now()
 	return a
 }
 
@@ -167,7 +166,7 @@ func (a *admission) admit(platform string, size int, run func(*ticket)) string {
 		l = pl
 	}
 	for {
-		now := a.now()
+		now := time.Now()
 		fits := a.bytes+size <= MaxInFlightBytes || a.bytes == 0
 		if fits && l.parked() == 0 && l.inStage < l.window && a.count < MaxInFlight {
 			l.lastUsed = now
@@ -319,7 +318,7 @@ func (t *ticket) leaveLane() {
 	t.lane.inStage--
 	t.lane.bytes -= t.size
 	t.lane = nil
-	a.after(a.now())
+	a.after(time.Now())
 }
 
 // settled gives back the ticket's bytes: the delivery's data is no longer
@@ -329,7 +328,7 @@ func (t *ticket) settled() {
 	a.mu.Lock()
 	a.bytes -= t.bytes
 	t.bytes = 0
-	a.after(a.now())
+	a.after(time.Now())
 }
 
 // release ends the delivery: every share it still holds is given back. It
@@ -350,7 +349,7 @@ func (t *ticket) release() {
 	a.bytes -= t.bytes
 	t.bytes = 0
 	a.count--
-	a.after(a.now())
+	a.after(time.Now())
 }
 
 // inFlight returns the deliveries started and not finished, and the bytes

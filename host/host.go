@@ -91,8 +91,9 @@ type Host struct {
 	workers *workerPool
 	link    Link
 	linkSet chan struct{}
-	// adm bounds the work in progress; agentCalls the agent hand-offs
-	// (admission.go); logs rate-limits the per-delivery log lines.
+	// adm bounds the work in progress, agentCalls the agent hand-offs,
+	// replies the replies awaiting results (admission.go, replies.go);
+	// logs rate-limits the per-delivery log lines.
 	adm        *admission
 	agentCalls chan struct{}
 	replies    replies
@@ -188,7 +189,7 @@ func (h *Host) Inbound(ev pluginapi.MessageEvent, bufferID string) {
 			if err != nil {
 				h.warnLimited("inbound event not taken by the agent; left un-acknowledged for redelivery",
 					"platform", logguard.Clip(ev.Source.Platform), "chat_id", logguard.Clip(ev.Source.ChatID),
-					"buffer_id", logguard.Clip(bufferID), "error", err)
+					"buffer_id", logguard.Clip(bufferID), "error", logguard.ClipError(err))
 				return false, nil
 			}
 			return true, []reply{{ev, r}}
@@ -284,7 +285,7 @@ func (h *Host) forward(f pluginapi.Forward, t *ticket) {
 		}
 		if err != nil {
 			h.warnLimited("forward failed; left un-acknowledged for redelivery",
-				"platform", logguard.Clip(f.Platform), "path", logguard.Clip(f.Path), "buffer_id", logguard.Clip(f.BufferID), "error", err)
+				"platform", logguard.Clip(f.Platform), "path", logguard.Clip(f.Path), "buffer_id", logguard.Clip(f.BufferID), "error", logguard.ClipError(err))
 			h.observe(f.Platform, "failed")
 			return false, nil
 		}
@@ -300,7 +301,7 @@ func (h *Host) forward(f pluginapi.Forward, t *ticket) {
 			if err != nil {
 				h.warnLimited("event not taken by the agent; forward left un-acknowledged for redelivery",
 					"platform", logguard.Clip(f.Platform), "path", logguard.Clip(f.Path), "buffer_id", logguard.Clip(f.BufferID),
-					"session_key", logguard.Clip(ev.SessionKey), "error", err)
+					"session_key", logguard.Clip(ev.SessionKey), "error", logguard.ClipError(err))
 				h.observe(f.Platform, "failed")
 				return false, nil
 			}
@@ -382,7 +383,7 @@ func (h *Host) ack(bufferID string) {
 	if err := l.AckInbound(bufferID); err != nil {
 		// The connector redelivers it on the next connection, and the
 		// ledger acks that replay without re-running it.
-		h.warnLimited("ack failed; the delivery will be replayed and acked then", "buffer_id", logguard.Clip(bufferID), "error", err)
+		h.warnLimited("ack failed; the delivery will be replayed and acked then", "buffer_id", logguard.Clip(bufferID), "error", logguard.ClipError(err))
 		return
 	}
 	if m := h.cfg.Metrics; m != nil {

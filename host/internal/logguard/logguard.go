@@ -14,22 +14,38 @@ import (
 	"unicode/utf8"
 )
 
-// MaxField is the longest field Clip lets through, in bytes (before the
-// ellipsis): long enough for any id, session key or path worth reading.
-const MaxField = 128
+// Field lengths, in bytes before the ellipsis.
+const (
+	// MaxField is the longest field Clip lets through: long enough for any
+	// id, session key or path worth reading.
+	MaxField = 128
+	// MaxError is the longest error text ClipError lets through: a chain
+	// of wrapped errors is longer than an id, and worth reading whole.
+	MaxError = 512
+)
 
 // Clip returns s cut to MaxField bytes at a character boundary, with "…"
 // appended when it was cut, and with invalid UTF-8 replaced by U+FFFD.
-func Clip(s string) string {
-	if len(s) > MaxField {
-		n := MaxField
+func Clip(s string) string { return clip(s, MaxField) }
+
+// ClipError is Clip for an error's text, at MaxError bytes.
+func ClipError(err error) string {
+	if err == nil {
+		return ""
+	}
+	return clip(err.Error(), MaxError)
+}
+
+func clip(s string, max int) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	if len(s) > max {
+		n := max
 		for n > 0 && !utf8.RuneStart(s[n]) {
 			n--
 		}
 		s = s[:n] + "…"
-	}
-	if !utf8.ValidString(s) {
-		s = Clip(strings.ToValidUTF8(s, "\uFFFD"))
 	}
 	return s
 }

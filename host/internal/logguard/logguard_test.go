@@ -43,3 +43,17 @@ func TestLimiterLetsABurstThroughThenOneASecond(t *testing.T) {
 		t.Fatalf("two lines let through within one interval after the burst")
 	}
 }
+
+func TestClipError(t *testing.T) {
+	if got := ClipError(nil); got != "" {
+		t.Errorf("ClipError(nil) = %q", got)
+	}
+	long := strings.Repeat("wrapped: ", 200)
+	if got := ClipError(errString(long)); len(got) > MaxError+len("…") || !strings.HasPrefix(long, strings.TrimSuffix(got, "…")) {
+		t.Errorf("ClipError = %d bytes %.40q", len(got), got)
+	}
+}
+
+type errString string
+
+func (e errString) Error() string { return string(e) }
