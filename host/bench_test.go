@@ -17,10 +17,15 @@ type nopLink struct{}
 func (nopLink) Outbound(context.Context, any, string, string) relay.OutboundResult {
 	return relay.OutboundResult{Success: true}
 }
+func (nopLink) OutboundAsync(_ any, _, _ string, done func(relay.OutboundResult)) {
+	if done != nil {
+		done(relay.OutboundResult{Success: true})
+	}
+}
 func (nopLink) AckInbound(string) error { return nil }
 
 // BenchmarkForward measures the host's own work for one buffered forward
-// (ledger, dispatch call, agent hand-off, ack, reply), with a plugin that
+// (admission, ledger, dispatch call, agent hand-off, ack, reply), with a plugin that
 // answers at once, the echo agent and a link that does nothing: what is
 // left is the host's overhead per forward.
 func BenchmarkForward(b *testing.B) {
@@ -30,6 +35,7 @@ func BenchmarkForward(b *testing.B) {
 	}
 	h.Attach(nopLink{})
 	defer h.Stop()
+	h.adm.start = func(run func()) { run() } // each forward on the benchmark's goroutine
 	f := pluginapi.Forward{Platform: "discord", BotID: "bot1", Method: "POST", Path: "/interactions", Body: []byte("/ask hi")}
 	ids := make([]string, b.N)
 	for i := range ids {
@@ -39,7 +45,7 @@ func BenchmarkForward(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		f.BufferID = ids[i]
-		h.forward(f)
+		h.adm.admit(f.Platform, forwardBytes(f), func(t *ticket) { h.forward(f, t) })
 	}
 }
 
@@ -89,6 +95,7 @@ func BenchmarkForwardThroughAgentAPI(b *testing.B) {
 	h.UseAgentAPI(svc)
 	h.Attach(nopLink{})
 	defer h.Stop()
+	h.adm.start = func(run func()) { run() } // each forward on the benchmark's goroutine
 	f := pluginapi.Forward{Platform: "discord", BotID: "bot1", Method: "POST", Path: "/interactions", Body: []byte("/ask hi")}
 	ids := make([]string, b.N)
 	for i := range ids {
@@ -98,6 +105,6 @@ func BenchmarkForwardThroughAgentAPI(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		f.BufferID = ids[i]
-		h.forward(f)
+		h.adm.admit(f.Platform, forwardBytes(f), func(t *ticket) { h.forward(f, t) })
 	}
 }

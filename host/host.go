@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/relayhost/relay-host/host/agent"
 	"github.com/relayhost/relay-host/host/internal/hosterr"
+	"github.com/relayhost/relay-host/host/internal/logguard"
 	"github.com/relayhost/relay-host/host/metrics"
 	"github.com/relayhost/relay-host/host/relay"
 	"github.com/relayhost/relay-host/pluginapi"
@@ -35,6 +37,9 @@ var ErrNoPlugin = hosterr.ErrNoPlugin
 // Link is the connector link as the host uses it (*relay.Client).
 type Link interface {
 	Outbound(ctx context.Context, action any, platform, botID string) relay.OutboundResult
+	// OutboundAsync sends without waiting: done gets the result (see
+	// relay.Client.OutboundAsync); a nil done sends untracked.
+	OutboundAsync(action any, platform, botID string, done func(relay.OutboundResult))
 	AckInbound(bufferID string) error
 }
 
@@ -117,6 +122,13 @@ type Host struct {
 	link    Link
 	linkSet chan struct{}
 	api     AgentAPI // set by UseAgentAPI before the link runs
+	// adm bounds the work in progress, agentCalls the agent hand-offs,
+	// replies the replies awaiting results (admission.go, replies.go);
+	// logs rate-limits the per-delivery log lines.
+	adm        *admission
+	agentCalls chan struct{}
+	replies    replies
+	logs       *logguard.Limiter
 
 	mu    sync.Mutex
 	turns map[string]map[*turn]struct{} // session key → running turns
@@ -136,8 +148,19 @@ func New(cfg Config) (*Host, error) {
 		cfg.Logger = hclog.NewNullLogger()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Host{cfg: cfg, log: cfg.Logger, ledger: newBufferLedger(), ctx: ctx, cancel: cancel,
-		workers: newWorkerPool(ctx.Done()), linkSet: make(chan struct{}), turns: map[string]map[*turn]struct{}{}}, nil
+	var platforms []string
+	if p, ok := cfg.Plugins.(interface{ Platforms() []string }); ok {
+		platforms = p.Platforms()
+	}
+	h := &Host{cfg: cfg, log: cfg.Logger, ledger: newBufferLedger(), ctx: ctx, cancel: cancel,
+		workers: newWorkerPool(ctx.Done()), linkSet: make(chan struct{}), turns: map[string]map[*turn]struct{}{},
+		agentCalls: make(chan struct{}, MaxAgentCalls), logs: logguard.NewLimiter(nil)}
+	h.adm = newAdmission(ctx, platforms, h.workers.run)
+
+	if cfg.Metrics != nil {
+		cfg.Metrics.ObserveInFlight(h.adm.inFlight)
+	}
+	return h, nil
 }
 
 // Attach sets the link replies and acks go out on. Deliveries that arrive
@@ -160,39 +183,108 @@ func (h *Host) Wait(ctx context.Context) error {
 	}
 }
 
-// Stop cancels every delivery in progress; un-settled ones stay
-// un-acknowledged and are redelivered by the connector later.
-func (h *Host) Stop() { h.cancel() }
+// Stop cancels every delivery in progress and forgets the parked ones;
+// un-settled ones stay un-acknowledged and are redelivered by the connector
+// later.
+func (h *Host) Stop() {
+	h.cancel()
+	n := h.adm.drop()
+	h.work.Add(-n)
+	h.active.n.Add(-int64(n))
+}
 
-// Passthrough implements relay.Handler. It never blocks the reader.
+// Passthrough implements relay.Handler. It hands the forward to the
+// admission (admission.go), which starts it on a delivery goroutine or parks
+// it, and waits, on the reader, only while the host's bounds are full: that
+// wait is the back-pressure on the connector. A forward that cannot be
+// admitted is left un-acknowledged.
 func (h *Host) Passthrough(f pluginapi.Forward) {
 	h.work.Add(1)
 	h.active.begin()
-	h.workers.run(func() {
+	why := h.adm.admit(f.Platform, forwardBytes(f), func(t *ticket) {
 		defer h.work.Done()
 		defer h.active.end()
-		h.forward(f)
+		h.forward(f, t)
 	})
+	if why != "" {
+		h.work.Done()
+		h.active.end()
+		h.notStarted(f.Platform, f.BufferID, why)
+	}
 }
 
 // Inbound implements relay.Handler: a normalised event goes straight to the
-// agent, and its reply goes back as a send to its chat.
+// agent, and its reply goes back as a send to its chat. It is admitted like
+// a forward.
 func (h *Host) Inbound(ev pluginapi.MessageEvent, bufferID string) {
 	h.work.Add(1)
 	h.active.begin()
-	h.workers.run(func() {
+	why := h.adm.admit("", eventBytes(ev), func(t *ticket) {
 		defer h.work.Done()
 		defer h.active.end()
-		h.deliver(ev.Source.Platform, "inbound", bufferID, func() (bool, []reply) {
-			r, err := h.turn(ev, inboundEventID(bufferID, ev), h.botID(ev.Source.Platform))
+		h.deliver(ev.Source.Platform, "inbound", bufferID, t, func() (bool, []reply) {
+			r, err := h.callAgent(ev, inboundEventID(bufferID, ev), h.botID(ev.Source.Platform))
 			if err != nil {
-				h.log.Warn("inbound event not taken by the agent; left un-acknowledged for redelivery",
-					"platform", ev.Source.Platform, "chat_id", ev.Source.ChatID, "buffer_id", bufferID, "error", err)
+				h.warnLimited("inbound event not taken by the agent; left un-acknowledged for redelivery",
+					"platform", logguard.Clip(ev.Source.Platform), "chat_id", logguard.Clip(ev.Source.ChatID),
+					"buffer_id", logguard.Clip(bufferID), "error", logguard.ClipError(err))
 				return false, nil
 			}
 			return true, []reply{r}
 		})
 	})
+	if why != "" {
+		h.work.Done()
+		h.active.end()
+		h.notStarted(ev.Source.Platform, bufferID, why)
+	}
+}
+
+// notStarted reports a delivery the admission refused; it stays
+// un-acknowledged, so a buffered one is redelivered on a later connection.
+func (h *Host) notStarted(platform, bufferID, why string) {
+	h.warnLimited("delivery not started ("+why+"); left un-acknowledged for redelivery",
+		"platform", logguard.Clip(platform), "buffer_id", logguard.Clip(bufferID))
+	h.observe(platform, "failed")
+	if m := h.cfg.Metrics; m != nil {
+		m.Shed(why)
+	}
+}
+
+// warnLimited logs a per-delivery warning, at most a burst and then one a
+// second of each message (logguard), with the count of those held back.
+func (h *Host) warnLimited(msg string, args ...any) {
+	ok, held := h.logs.Allow(msg)
+	if !ok {
+		return
+	}
+	if held > 0 {
+		args = append(args, "suppressed", held)
+	}
+	h.log.Warn(msg, args...)
+}
+
+// infoLimited is warnLimited at INFO.
+func (h *Host) infoLimited(msg string, args ...any) {
+	ok, held := h.logs.Allow(msg)
+	if !ok {
+		return
+	}
+	if held > 0 {
+		args = append(args, "suppressed", held)
+	}
+	h.log.Info(msg, args...)
+}
+
+// callAgent hands one event to the agent within MaxAgentCalls.
+func (h *Host) callAgent(ev pluginapi.MessageEvent, eventID, botID string) (reply, error) {
+	select {
+	case h.agentCalls <- struct{}{}:
+	case <-h.ctx.Done():
+		return reply{}, fmt.Errorf("waiting for an agent call: %w", h.ctx.Err())
+	}
+	defer func() { <-h.agentCalls }()
+	return h.turn(ev, eventID, botID)
 }
 
 // InterruptInbound implements relay.Handler: it cancels the agent turns
@@ -205,43 +297,46 @@ func (h *Host) InterruptInbound(sessionKey, chatID string) {
 		t.cancel()
 	}
 	h.mu.Unlock()
-	h.log.Info("interrupt received", "session_key", sessionKey, "chat_id", chatID, "turns_cancelled", n)
+	h.infoLimited("interrupt received", "session_key", logguard.Clip(sessionKey), "chat_id", logguard.Clip(chatID), "turns_cancelled", n)
 	h.notifyInterrupt(sessionKey, chatID)
 }
 
 // forward handles one passthrough forward.
-func (h *Host) forward(f pluginapi.Forward) {
-	h.deliver(f.Platform, "passthrough", f.BufferID, func() (bool, []reply) {
+func (h *Host) forward(f pluginapi.Forward, t *ticket) {
+	h.deliver(f.Platform, "passthrough", f.BufferID, t, func() (bool, []reply) {
 		res, err := h.cfg.Plugins.Dispatch(h.ctx, f)
+		t.leaveLane()
 		if h.cfg.Trace != nil {
 			h.cfg.Trace(Step{Stage: StagePlugin, Forward: f, Result: res, Err: err})
 		}
 		if errors.Is(err, ErrNoPlugin) {
 			// Deliberately dropped and settled, as the reference does for
-			// platforms it has no handler for (wire-contract.md §5.2).
-			h.log.Info("forward dropped (no plugin for its platform)", "platform", f.Platform,
-				"method", f.Method, "path", f.Path, "buffer_id", f.BufferID)
+			// platforms it has no handler for (docs/protocol.md,
+			// Passthrough forwards by platform).
+			h.infoLimited("forward dropped (no plugin for its platform)", "platform", logguard.Clip(f.Platform),
+				"method", logguard.Clip(f.Method), "path", logguard.Clip(f.Path), "buffer_id", logguard.Clip(f.BufferID))
 			h.observe(f.Platform, "dropped")
 			return true, nil
 		}
 		if err != nil {
-			h.log.Warn("forward failed; left un-acknowledged for redelivery",
-				"platform", f.Platform, "path", f.Path, "buffer_id", f.BufferID, "error", err)
+			h.warnLimited("forward failed; left un-acknowledged for redelivery",
+				"platform", logguard.Clip(f.Platform), "path", logguard.Clip(f.Path), "buffer_id", logguard.Clip(f.BufferID), "error", logguard.ClipError(err))
 			h.observe(f.Platform, "failed")
 			return false, nil
 		}
 		if res.Disposition != pluginapi.Handled {
-			h.log.Info("forward "+string(res.Disposition), "platform", f.Platform, "method", f.Method,
-				"path", f.Path, "buffer_id", f.BufferID, "reason", res.Reason)
+			h.infoLimited("forward "+string(res.Disposition), "platform", logguard.Clip(f.Platform), "method", logguard.Clip(f.Method),
+				"path", logguard.Clip(f.Path), "buffer_id", logguard.Clip(f.BufferID), "reason", logguard.Clip(res.Reason))
 			h.observe(f.Platform, string(res.Disposition))
 			return true, nil
 		}
 		replies := make([]reply, 0, len(res.Events))
 		for i, ev := range res.Events {
-			r, err := h.turn(ev, forwardEventID(f, i, ev), f.BotID)
+			r, err := h.callAgent(ev, forwardEventID(f, i, ev), f.BotID)
 			if err != nil {
-				h.log.Warn("event not taken by the agent; forward left un-acknowledged for redelivery",
-					"platform", f.Platform, "path", f.Path, "buffer_id", f.BufferID, "session_key", ev.SessionKey, "error", err)
+				h.warnLimited("event not taken by the agent; forward left un-acknowledged for redelivery",
+					"platform", logguard.Clip(f.Platform), "path", logguard.Clip(f.Path), "buffer_id", logguard.Clip(f.BufferID),
+					"session_key", logguard.Clip(ev.SessionKey), "error", logguard.ClipError(err))
 				h.observe(f.Platform, "failed")
 				return false, nil
 			}
@@ -254,13 +349,17 @@ func (h *Host) forward(f pluginapi.Forward) {
 
 // deliver runs one delivery with the buffered-delivery rules: a settled
 // replay is acked again and not re-run; a delivery is acked only once it is
-// settled (handed off or deliberately dropped); answers go out after the ack.
-func (h *Host) deliver(platform, kind, bufferID string, run func() (settled bool, replies []reply)) {
+// settled (handed off or deliberately dropped); answers go out after the
+// ack. It gives back the delivery's ticket: its bytes once settled, the rest
+// when it returns. The reader keeps reading while answers wait for their
+// results (the admission parks what arrives meanwhile as data).
+func (h *Host) deliver(platform, kind, bufferID string, t *ticket, run func() (settled bool, replies []reply)) {
+	defer t.release()
 	start := time.Now()
 	if bufferID != "" {
 		switch h.ledger.claim(bufferID) {
 		case alreadyDone:
-			h.log.Debug("replayed delivery already settled; acknowledging again", "kind", kind, "buffer_id", bufferID)
+			h.log.Debug("replayed delivery already settled; acknowledging again", "kind", kind, "buffer_id", logguard.Clip(bufferID))
 			if m := h.cfg.Metrics; m != nil {
 				m.Replay()
 				m.ForwardOutcome(platform, "duplicate")
@@ -268,7 +367,7 @@ func (h *Host) deliver(platform, kind, bufferID string, run func() (settled bool
 			h.ack(bufferID)
 			return
 		case alreadyActive:
-			h.log.Debug("replayed delivery already in progress; leaving it to that copy", "kind", kind, "buffer_id", bufferID)
+			h.log.Debug("replayed delivery already in progress; leaving it to that copy", "kind", kind, "buffer_id", logguard.Clip(bufferID))
 			return
 		}
 	}
@@ -279,6 +378,7 @@ func (h *Host) deliver(platform, kind, bufferID string, run func() (settled bool
 			h.ack(bufferID)
 		}
 	}
+	t.settled()
 	if m := h.cfg.Metrics; m != nil && settled {
 		m.ForwardLatency(platform, time.Since(start))
 	}
@@ -310,7 +410,7 @@ func (h *Host) ack(bufferID string) {
 	if err := l.AckInbound(bufferID); err != nil {
 		// The connector redelivers it on the next connection, and the
 		// ledger acks that replay without re-running it.
-		h.log.Warn("ack failed; the delivery will be replayed and acked then", "buffer_id", bufferID, "error", err)
+		h.warnLimited("ack failed; the delivery will be replayed and acked then", "buffer_id", logguard.Clip(bufferID), "error", logguard.ClipError(err))
 		return
 	}
 	if m := h.cfg.Metrics; m != nil {
@@ -331,19 +431,28 @@ func (h *Host) sendReply(ev pluginapi.MessageEvent, text string) {
 	if !h.fronts(platform) {
 		platform = ""
 	}
-	ctx, cancel := context.WithTimeout(h.ctx, ReplyTimeout)
-	defer cancel()
 	op, _ := action["op"].(string)
-	res := l.Outbound(ctx, action, platform, "")
-	if m := h.cfg.Metrics; m != nil {
-		m.Outbound(op, res)
-	}
-	if !res.Success {
-		h.log.Warn("reply not delivered", "op", op, "session_key", ev.SessionKey, "platform", platform,
-			"error", res.Error, "code", res.Code, "ambiguous", res.Ambiguous)
+	// The reply does not wait for its result (replies.go): the result
+	// comes through the reader, which may be holding the connector back.
+	if !h.replies.track() {
+		l.OutboundAsync(action, platform, "", nil)
+		if m := h.cfg.Metrics; m != nil {
+			m.Outbound(op, relay.OutboundResult{Error: "untracked", Ambiguous: true})
+		}
 		return
 	}
-	h.log.Debug("reply delivered", "op", op, "session_key", ev.SessionKey, "message_id", res.MessageID)
+	l.OutboundAsync(action, platform, "", func(res relay.OutboundResult) {
+		h.replies.done()
+		if m := h.cfg.Metrics; m != nil {
+			m.Outbound(op, res)
+		}
+		if !res.Success {
+			h.warnLimited("reply not delivered", "op", op, "session_key", logguard.Clip(ev.SessionKey), "platform", logguard.Clip(platform),
+				"error", logguard.Clip(res.Error), "code", logguard.Clip(res.Code), "ambiguous", res.Ambiguous)
+			return
+		}
+		h.log.Debug("reply delivered", "op", op, "session_key", logguard.Clip(ev.SessionKey), "message_id", logguard.Clip(res.MessageID))
+	})
 }
 
 // replyAction builds the outbound action for a reply, and the platform it

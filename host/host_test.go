@@ -39,6 +39,13 @@ func (l *fakeLink) Outbound(_ context.Context, action any, platform, _ string) r
 	return relay.OutboundResult{Success: true, MessageID: "m1"}
 }
 
+func (l *fakeLink) OutboundAsync(action any, platform, botID string, done func(relay.OutboundResult)) {
+	res := l.Outbound(context.Background(), action, platform, botID)
+	if done != nil {
+		done(res)
+	}
+}
+
 func (l *fakeLink) AckInbound(id string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -1,7 +1,6 @@
 package host
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"strings"
@@ -13,24 +12,6 @@ import (
 	"github.com/relayhost/relay-host/host/relay"
 	"github.com/relayhost/relay-host/host/relay/relaytest"
 )
-
-// syncBuffer is a log sink safe for the host's concurrent deliveries.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // recordingLink is the real link, recording the result each outbound call
 // returned to its caller, by the content it sent.

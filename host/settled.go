@@ -2,22 +2,34 @@ package host
 
 import "sync"
 
-// settledCapacity is how many settled bufferIds are remembered for replay
-// dedupe. The connector replays only the un-acked tail of one instance's
-// buffer, so a replay of something settled long ago means the ack itself was
-// lost; 65,536 ids (a few MiB) cover far more than any backlog between two
-// connections.
-const settledCapacity = 1 << 16
+// Replay-dedupe ledger bounds. The connector replays only the un-acked tail
+// of one instance's buffer, so a replay of something settled long ago means
+// the ack itself was lost: the ledger need only remember what was settled
+// since the last few connections.
+const (
+	// settledCapacity bounds the settled bufferIds remembered: 65,536
+	// cover far more than any backlog between two connections.
+	settledCapacity = 1 << 16
+	// settledMaxBytes bounds the memory they take, counting each id's bytes
+	// plus settledEntryOverhead: 4 MiB holds the full 65,536 typical ids
+	// ("pbuf-123456") and still 13,000 ids of the longest bufferId the
+	// decoder accepts (wire.MaxIDBytes).
+	settledMaxBytes = 4 << 20
+	// settledEntryOverhead is what one remembered id costs besides its
+	// bytes: its map entry, its string header in the order ring.
+	settledEntryOverhead = 64
+)
 
 // bufferLedger tracks buffered deliveries: in flight (being processed) and
 // settled (handed off or deliberately dropped, and acked). It forgets the
-// oldest settled ids first.
+// oldest settled ids first, once either bound is reached.
 type bufferLedger struct {
 	mu       sync.Mutex
 	inflight map[string]struct{}
 	settled  map[string]struct{}
-	order    []string // ring of settled ids, oldest at next
-	next     int
+	order    []string // settled ids, oldest first (order[head:])
+	head     int
+	bytes    int // settled ids' cost (see settledMaxBytes)
 }
 
 func newBufferLedger() *bufferLedger {
@@ -54,12 +66,29 @@ func (l *bufferLedger) release(id string, settle bool) {
 	if !settle {
 		return
 	}
-	if len(l.order) < settledCapacity {
-		l.order = append(l.order, id)
-	} else {
-		delete(l.settled, l.order[l.next])
-		l.order[l.next] = id
-		l.next = (l.next + 1) % settledCapacity
+	if _, ok := l.settled[id]; ok {
+		return
 	}
+	cost := len(id) + settledEntryOverhead
+	for len(l.order)-l.head > 0 && (len(l.order)-l.head >= settledCapacity || l.bytes+cost > settledMaxBytes) {
+		old := l.order[l.head]
+		l.order[l.head] = ""
+		l.head++
+		delete(l.settled, old)
+		l.bytes -= len(old) + settledEntryOverhead
+	}
+	if l.head > 0 && 2*l.head >= len(l.order) {
+		l.order = append(l.order[:0], l.order[l.head:]...)
+		l.head = 0
+	}
+	l.order = append(l.order, id)
 	l.settled[id] = struct{}{}
+	l.bytes += cost
+}
+
+// size returns the settled ids remembered and their cost in bytes.
+func (l *bufferLedger) size() (ids, bytes int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.order) - l.head, l.bytes
 }

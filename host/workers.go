@@ -3,12 +3,12 @@ package host
 import "github.com/relayhost/relay-host/internal/workers"
 
 // maxIdleWorkers bounds the delivery goroutines kept for reuse. A delivery
-// runs on an idle worker when there is one, else on a new goroutine, so
-// deliveries are never queued behind one another; keeping the goroutines
-// spares a new goroutine and its stack growth per forward (the delivery
-// path is deep: plugin hop, agent, ack, reply), which profiling showed as
-// about 5% of the host's CPU under load. 128 is half the dispatch window
-// (plugins.DefaultMaxInFlight) and costs a few MiB of stacks at most.
+// the admission starts runs on an idle worker when there is one, else on a
+// new goroutine (the admission bounds how many run: MaxInFlight); keeping
+// the goroutines spares a new goroutine and its stack growth per forward
+// (the delivery path is deep: plugin hop, agent, ack, reply), which
+// profiling showed as about 5% of the host's CPU under load. 128 is half
+// the plugin window (PlatformWindow) and costs a few MiB of stacks at most.
 const maxIdleWorkers = 128
 
 // workerPool runs deliveries on reused goroutines: the module's elastic

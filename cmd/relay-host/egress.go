@@ -45,13 +45,39 @@ type egressLink struct {
 // Outbound implements host.Link.
 func (l egressLink) Outbound(ctx context.Context, action any, platform, botID string) relay.OutboundResult {
 	fields, _ := action.(map[string]any)
-	p := platform
-	if p == "" && fields != nil && fields["op"] == "follow_up" {
-		kind, _ := fields["kind"].(string)
-		p, _, _ = strings.Cut(kind, ".")
-	}
+	p := egressPlatform(fields, platform)
 	if fields != nil && p != "" && l.egress.mgr.EgressPlatform(p) {
 		return l.egress.Outbound(ctx, fields, p, botID)
 	}
 	return l.Link.Outbound(ctx, action, platform, botID)
+}
+
+// OutboundAsync implements host.Link: a reply for a platform whose egress
+// a plugin owns goes to that plugin (its call bounded by the outbound
+// timeout), everything else to the connector without waiting.
+func (l egressLink) OutboundAsync(action any, platform, botID string, done func(relay.OutboundResult)) {
+	fields, _ := action.(map[string]any)
+	p := egressPlatform(fields, platform)
+	if fields == nil || p == "" || !l.egress.mgr.EgressPlatform(p) {
+		l.Link.OutboundAsync(action, platform, botID, done)
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), relay.DefaultOutboundTimeout)
+		defer cancel()
+		res := l.egress.Outbound(ctx, fields, p, botID)
+		if done != nil {
+			done(res)
+		}
+	}()
+}
+
+// egressPlatform is the platform an action of the host's goes out on: the
+// one it was tagged with, or, for a follow_up, the one its kind names.
+func egressPlatform(fields map[string]any, platform string) string {
+	if platform == "" && fields != nil && fields["op"] == "follow_up" {
+		kind, _ := fields["kind"].(string)
+		platform, _, _ = strings.Cut(kind, ".")
+	}
+	return platform
 }

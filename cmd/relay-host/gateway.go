@@ -73,7 +73,11 @@ func runGateway(ctx context.Context, cfg gatewayConfig) error {
 	}
 	defer mgr.Close()
 	log.Info("plugins up", "count", len(mgr.Statuses()), "platforms", mgr.Platforms(), "elapsed", time.Since(start).Round(time.Millisecond))
+	// Only platforms the gateway names become metric labels; anything a
+	// connector sends besides is counted as "unknown".
+	m.AllowPlatforms(mgr.Platforms()...)
 	for _, id := range cfg.identities {
+		m.AllowPlatforms(id.Platform)
 		if !mgr.Serves(id.Platform) {
 			log.Info("no plugin serves this identity's platform: its passthrough forwards will be dropped (normalised inbound events still reach the agent)", "platform", id.Platform)
 		}
@@ -174,6 +178,27 @@ func runGateway(ctx context.Context, cfg gatewayConfig) error {
 	return nil
 }
 
+// Limits of the --listen server. Its clients are a metrics scraper and
+// health probes on a trusted network, each request a GET without a body
+// answered at once, so every bound is generous for them and short for a
+// client that opens connections and sends nothing (docs/operating.md,
+// Limits and isolation).
+const (
+	// listenReadHeaderTimeout bounds reading a request's headers.
+	listenReadHeaderTimeout = 5 * time.Second
+	// listenReadTimeout bounds reading a whole request, body included.
+	listenReadTimeout = 10 * time.Second
+	// listenWriteTimeout bounds writing a response: a /metrics page is a
+	// few KiB, written in milliseconds.
+	listenWriteTimeout = 30 * time.Second
+	// listenIdleTimeout closes a kept-alive connection with no request for
+	// this long; scrapers come every 15 s or more and reconnect cheaply.
+	listenIdleTimeout = 10 * time.Second
+	// listenMaxHeaderBytes bounds a request's header block: a probe's
+	// headers are a few hundred bytes.
+	listenMaxHeaderBytes = 16 << 10
+)
+
 // serveHTTP serves /metrics, /healthz and /readyz on addr.
 func serveHTTP(addr string, m *metrics.Metrics, client *relay.Client, mgr *plugins.Manager, log hclog.Logger) (*http.Server, string, error) {
 	ln, err := net.Listen("tcp", addr)
@@ -209,7 +234,8 @@ func serveHTTP(addr string, m *metrics.Metrics, client *relay.Client, mgr *plugi
 		}
 		_ = json.NewEncoder(w).Encode(status)
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: listenReadHeaderTimeout, ReadTimeout: listenReadTimeout,
+		WriteTimeout: listenWriteTimeout, IdleTimeout: listenIdleTimeout, MaxHeaderBytes: listenMaxHeaderBytes}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("metrics listener stopped", "error", err)

@@ -88,6 +88,16 @@ type peer struct {
 	out        chan []byte
 	gone       chan struct{} // closed when the connection ended
 	handshaked bool          // guarded by Connector.mu
+
+	// answers are the frames that answer the peer (descriptors, results,
+	// going_idle_ack): the writer sends them ahead of queued forwards, and
+	// queueing one never blocks, so the connection's reader never waits
+	// for the writer. A connector that stopped reading whenever its pushes
+	// were held back would deadlock with a peer that holds them back until
+	// its replies' results arrive. Bounded by the peer's own requests.
+	amu     sync.Mutex
+	answers [][]byte
+	answer  chan struct{} // poked (never blocking) when answers grew
 }
 
 // frameBufferSize fits a typical forward frame (bodies of a few KiB,
@@ -103,6 +113,26 @@ func (p *peer) write(b []byte) error {
 
 // connKey carries the accepted connection to the upgrade handler.
 type connKey struct{}
+
+// answerWith queues a frame that answers the peer; it never blocks.
+func (p *peer) answerWith(b []byte) {
+	p.amu.Lock()
+	p.answers = append(p.answers, b)
+	p.amu.Unlock()
+	select {
+	case p.answer <- struct{}{}:
+	default:
+	}
+}
+
+// takeAnswers returns the queued answers, oldest first, and clears them.
+func (p *peer) takeAnswers() [][]byte {
+	p.amu.Lock()
+	defer p.amu.Unlock()
+	a := p.answers
+	p.answers = nil
+	return a
+}
 
 // queue hands a frame to the writer; it reports false once the connection
 // is gone.
@@ -122,15 +152,29 @@ func (p *peer) writeLoop() {
 		var b []byte
 		select {
 		case b = <-p.out:
+		case <-p.answer:
 		case <-p.gone:
 			return
 		}
 		if p.gc != nil {
 			p.gc.Hold()
 		}
-		err := p.write(b)
+		var err error
+		for _, a := range p.takeAnswers() {
+			if err = p.ws.Write(context.Background(), websocket.MessageText, a); err != nil {
+				break
+			}
+		}
+		if err == nil && b != nil {
+			err = p.write(b)
+		}
 	drain:
 		for err == nil {
+			for _, a := range p.takeAnswers() { // answers first
+				if err = p.ws.Write(context.Background(), websocket.MessageText, a); err != nil {
+					break drain
+				}
+			}
 			select {
 			case b = <-p.out:
 				err = p.write(b)
@@ -274,7 +318,7 @@ func (c *Connector) serveRelay(w http.ResponseWriter, r *http.Request) {
 		_ = ws.Close(relay.UnauthorizedCloseCode, "unauthorized")
 		return
 	}
-	p := &peer{ws: ws, frames: &c.frames, out: make(chan []byte, outQueue), gone: make(chan struct{})}
+	p := &peer{ws: ws, frames: &c.frames, out: make(chan []byte, outQueue), gone: make(chan struct{}), answer: make(chan struct{}, 1)}
 	p.gc, _ = r.Context().Value(connKey{}).(*gather.Conn)
 	writer := make(chan struct{})
 	go func() {
@@ -363,7 +407,7 @@ func (c *Connector) handleLine(p *peer, line []byte) {
 	case "outbound":
 		c.onOutbound(p, []byte(f.RequestID), f.Action.Op == "follow_up")
 	case "going_idle":
-		p.queue([]byte(`{"type":"going_idle_ack"}` + "\n"))
+		p.answerWith([]byte(`{"type":"going_idle_ack"}` + "\n"))
 	case "inbound_ack":
 		c.onAck([]byte(f.BufferID))
 	}
@@ -382,7 +426,7 @@ func (c *Connector) onOutbound(p *peer, requestID []byte, followUp bool) {
 	res = append(res, `,"result":{"success":true,"message_id":"m-`...)
 	res = strconv.AppendInt(res, n, 10)
 	res = append(res, "\"}}\n"...)
-	p.queue(res)
+	p.answerWith(res)
 	c.progress()
 }
 
@@ -403,7 +447,7 @@ func (c *Connector) onHello(p *peer, platform string) {
 	if first {
 		c.changed.Notify()
 	}
-	_ = p.queue(append(b, '\n')) // a peer that went away is cleared when its reader ends
+	p.answerWith(append(b, '\n'))
 }
 
 // current returns the handshaked peer and the run in progress.

@@ -4,11 +4,21 @@
 // through PluginUp and PluginRestarted (cmd/relay-host adapts them to
 // plugins.Observer, so that the runtime in package host, which uses Metrics,
 // does not depend on package plugins).
+//
+// Label values are bounded: a platform label is one the gateway was told
+// about (AllowPlatforms: its identities and its plugins' platforms) or
+// "unknown", whatever platform a connector sends, and every other label
+// value is clipped to maxLabel bytes of valid UTF-8, so that no value can
+// make the Prometheus client panic or a /metrics page grow with the traffic.
 package metrics
 
 import (
+	"maps"
 	"net/http"
+	"strings"
+	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -17,6 +27,22 @@ import (
 )
 
 const namespace = "relay_host"
+
+// UnknownPlatform is the platform label of a forward or event whose
+// platform is not one AllowPlatforms named.
+const UnknownPlatform = "unknown"
+
+// knownOps are the outbound ops of docs/protocol.md (Outbound actions): the
+// op label takes one of them or "other", whatever op an agent sends.
+var knownOps = map[string]bool{
+	"send": true, "edit": true, "typing": true, "get_chat_info": true, "follow_up": true, "send_media": true,
+	"prompt": true, "react": true, "thread_create": true, "thread_rename": true, "draft": true, "delete": true,
+	"task_card": true, "task_card_stop": true,
+}
+
+// maxLabel bounds every other label value, in bytes: the longest value
+// relay-host itself produces (a plugin name, an op) is a few dozen.
+const maxLabel = 64
 
 // latencyBuckets cover a forward's trip through a plugin and an agent turn:
 // from the ~100 µs of a local conversion to the seconds of a slow webhook.
@@ -42,6 +68,15 @@ type Metrics struct {
 	acks           prometheus.Counter
 	replays        prometheus.Counter
 	answerActions  *prometheus.CounterVec
+	shed           *prometheus.CounterVec
+
+	// inFlight reports the deliveries and bytes in flight at each scrape
+	// (set by ObserveInFlight).
+	inFlight atomic.Pointer[func() (count, bytes int)]
+
+	// platforms are the platform label values allowed besides
+	// UnknownPlatform (set by AllowPlatforms).
+	platforms atomic.Pointer[map[string]bool]
 }
 
 // New creates the metrics and registers them, with the Go and process
@@ -80,12 +115,61 @@ func New() *Metrics {
 		replays: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "replays_deduplicated_total",
 			Help: "Buffered deliveries that were already settled and were acknowledged again without re-running."}),
 		answerActions: newAnswerActions(),
+		shed: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "deliveries_not_started_total",
+			Help: "Deliveries left un-acknowledged without being started, by reason (platform_busy: the platform's queue is full while other platforms are in use; stalled: the host's bounds stayed full with nothing progressing; stopping)."}, []string{"reason"}),
 	}
+	inFlight := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Name: "deliveries_in_flight",
+		Help: "Deliveries (forwards and inbound events) admitted and not finished."},
+		func() float64 { n, _ := m.readInFlight(); return float64(n) })
+	inFlightBytes := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Name: "deliveries_in_flight_bytes",
+		Help: "Bytes of the deliveries admitted and not yet settled."},
+		func() float64 { _, b := m.readInFlight(); return float64(b) })
 	m.registry.MustRegister(m.connState, m.dormant, m.reconnects, m.framesIn, m.framesOut, m.badFrames, m.forwards,
 		m.forwardLatency, m.pluginUp, m.pluginRestarts, m.agentLatency, m.agentFailures, m.outbound, m.acks, m.replays, m.answerActions,
+		m.shed, inFlight, inFlightBytes,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.State(relay.StateDisconnected)
 	return m
+}
+
+// AllowPlatforms sets the platforms that appear as platform labels: the
+// gateway's identities and its plugins' platforms. Any other platform is
+// counted as UnknownPlatform. Until it is called every platform is.
+func (m *Metrics) AllowPlatforms(platforms ...string) {
+	set := map[string]bool{}
+	if old := m.platforms.Load(); old != nil {
+		maps.Copy(set, *old)
+	}
+	for _, p := range platforms {
+		if p != "" && p != UnknownPlatform {
+			set[label(p)] = true
+		}
+	}
+	m.platforms.Store(&set)
+}
+
+// platformLabel is the label value for platform.
+func (m *Metrics) platformLabel(platform string) string {
+	if set := m.platforms.Load(); set != nil && (*set)[platform] {
+		return platform
+	}
+	return UnknownPlatform
+}
+
+// label makes s safe as a label value: valid UTF-8 (the client panics
+// otherwise) of at most maxLabel bytes.
+func label(s string) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	if len(s) > maxLabel {
+		n := maxLabel
+		for n > 0 && !utf8.RuneStart(s[n]) {
+			n--
+		}
+		s = s[:n]
+	}
+	return s
 }
 
 // Handler serves the metrics in the Prometheus exposition format.
@@ -114,16 +198,16 @@ func (m *Metrics) State(s relay.State) {
 }
 
 // FrameIn implements relay.Observer.
-func (m *Metrics) FrameIn(typ string) { m.framesIn.WithLabelValues(typ).Inc() }
+func (m *Metrics) FrameIn(typ string) { m.framesIn.WithLabelValues(label(typ)).Inc() }
 
 // FrameOut implements relay.Observer.
-func (m *Metrics) FrameOut(typ string) { m.framesOut.WithLabelValues(typ).Inc() }
+func (m *Metrics) FrameOut(typ string) { m.framesOut.WithLabelValues(label(typ)).Inc() }
 
 // Reconnect implements relay.Observer.
 func (m *Metrics) Reconnect() { m.reconnects.Inc() }
 
 // BadFrame implements relay.Observer.
-func (m *Metrics) BadFrame(reason string) { m.badFrames.WithLabelValues(reason).Inc() }
+func (m *Metrics) BadFrame(reason string) { m.badFrames.WithLabelValues(label(reason)).Inc() }
 
 // PluginUp records whether the named plugin is up (serving) or not (down,
 // unhealthy, stopped).
@@ -132,20 +216,37 @@ func (m *Metrics) PluginUp(name string, up bool) {
 	if up {
 		v = 1
 	}
-	m.pluginUp.WithLabelValues(name).Set(v)
+	m.pluginUp.WithLabelValues(label(name)).Set(v)
 }
 
 // PluginRestarted counts one restart of the named plugin.
-func (m *Metrics) PluginRestarted(name string) { m.pluginRestarts.WithLabelValues(name).Inc() }
+func (m *Metrics) PluginRestarted(name string) { m.pluginRestarts.WithLabelValues(label(name)).Inc() }
 
-// ForwardOutcome counts one forward by platform and outcome.
+// ForwardOutcome counts one forward by platform (see AllowPlatforms) and
+// outcome.
 func (m *Metrics) ForwardOutcome(platform, outcome string) {
-	m.forwards.WithLabelValues(platform, outcome).Inc()
+	m.forwards.WithLabelValues(m.platformLabel(platform), label(outcome)).Inc()
 }
 
-// ForwardLatency records a settled forward's time from arrival to ack.
+// ForwardLatency records a settled forward's time from arrival to ack, by
+// platform (see AllowPlatforms).
 func (m *Metrics) ForwardLatency(platform string, d time.Duration) {
-	m.forwardLatency.WithLabelValues(platform).Observe(d.Seconds())
+	m.forwardLatency.WithLabelValues(m.platformLabel(platform)).Observe(d.Seconds())
+}
+
+// Shed counts one delivery left un-acknowledged without being started.
+func (m *Metrics) Shed(reason string) { m.shed.WithLabelValues(label(reason)).Inc() }
+
+// ObserveInFlight sets where the in-flight gauges are read from at each
+// scrape: the deliveries admitted and not finished, and the bytes of those
+// not yet settled.
+func (m *Metrics) ObserveInFlight(fn func() (count, bytes int)) { m.inFlight.Store(&fn) }
+
+func (m *Metrics) readInFlight() (count, bytes int) {
+	if fn := m.inFlight.Load(); fn != nil {
+		return (*fn)()
+	}
+	return 0, 0
 }
 
 // AgentTurn records one agent hand-off.
@@ -156,7 +257,8 @@ func (m *Metrics) AgentTurn(d time.Duration, err error) {
 	}
 }
 
-// Outbound records one outbound request's result.
+// Outbound records one outbound request's result, by op (one of the
+// protocol's ops, else "other") and result.
 func (m *Metrics) Outbound(op string, r relay.OutboundResult) {
 	result := "success"
 	switch {
@@ -167,6 +269,9 @@ func (m *Metrics) Outbound(op string, r relay.OutboundResult) {
 		result = "declined"
 	default:
 		result = "failure"
+	}
+	if !knownOps[op] {
+		op = "other"
 	}
 	m.outbound.WithLabelValues(op, result).Inc()
 }

@@ -21,10 +21,12 @@ import (
 
 // Dispatch defaults.
 const (
-	// DefaultMaxInFlight bounds the forwards in flight across all plugins.
-	// It is the pipelining window of the plugin streams: docs/performance.md measured
-	// a stream reaching its throughput at 64 in flight; a few times that
-	// keeps both cores busy without queueing unboundedly.
+	// DefaultMaxInFlight bounds the forwards in flight in each plugin: each
+	// has its own window, so a slow plugin cannot take the slots of
+	// another. It is the pipelining window of the plugin streams:
+	// docs/performance.md measured a stream reaching its throughput at 64
+	// in flight; a few times that keeps both cores busy without queueing
+	// unboundedly.
 	DefaultMaxInFlight = 256
 	// DefaultForwardTimeout bounds one forward's trip through its plugin,
 	// including waiting for a restarting plugin. A conversion takes
@@ -47,7 +49,8 @@ type Config struct {
 	Logger hclog.Logger
 	// LogLevel is passed to plugin processes; "" means the logger's level.
 	LogLevel string
-	// MaxInFlight bounds concurrent forwards; 0 means DefaultMaxInFlight.
+	// MaxInFlight bounds concurrent forwards per plugin; 0 means
+	// DefaultMaxInFlight.
 	MaxInFlight int
 	// ForwardTimeout bounds one forward; 0 means DefaultForwardTimeout.
 	ForwardTimeout time.Duration
@@ -83,13 +86,13 @@ type entry struct {
 	sup      *Supervisor
 	inflight sync.WaitGroup
 	observer *retirable
+	slots    chan struct{} // the plugin's window: Config.MaxInFlight calls at once
 }
 
 // Manager starts every plugin in a directory, supervises them and
 // dispatches forwards by platform. It is safe for concurrent use.
 type Manager struct {
 	cfg       Config
-	slots     chan struct{}
 	seq       atomic.Uint64 // forward ids
 	closeOnce sync.Once
 	watch     *watcher // nil without Config.Watch
@@ -152,7 +155,7 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 		}
 	}
 
-	m := &Manager{cfg: cfg, slots: make(chan struct{}, cfg.MaxInFlight), entries: map[string]*entry{},
+	m := &Manager{cfg: cfg, entries: map[string]*entry{},
 		byPlatform: map[string]*entry{}, refused: map[string]*Refusal{}, configs: map[string]*pluginapi.Config{}}
 	started := make([]*entry, len(cands))
 	refusals := make([]*Refusal, len(cands))
@@ -247,7 +250,7 @@ func (m *Manager) start(ctx context.Context, c Candidate, pinned bool) (*entry, 
 	if m.watch != nil && loaded != nil {
 		m.watch.addFiles(c.Name, loaded.secretFiles...)
 	}
-	return &entry{sup: sup, observer: obs}, nil
+	return &entry{sup: sup, observer: obs, slots: make(chan struct{}, m.cfg.MaxInFlight)}, nil
 }
 
 // loadChecked reads plugin name's configuration file and checks it against
@@ -331,8 +334,9 @@ func (m *Manager) acquire(platform string) (*entry, *Refusal) {
 	return nil, m.refusalFor(platform)
 }
 
-// Dispatch runs a forward through the plugin for its platform, within the
-// concurrency bound and the per-forward deadline. The error is non-nil when
+// Dispatch runs a forward through the plugin for its platform, within that
+// plugin's concurrency bound (its own window: a slow plugin cannot hold
+// the slots of another) and the per-forward deadline. The error is non-nil when
 // no result was produced (no plugin for the platform, ErrPluginRefused
 // when its plugin was refused, the plugin died or timed out, ctx ended);
 // the forward must then not be acknowledged (except for ErrNoPlugin, which
@@ -353,11 +357,11 @@ func (m *Manager) Dispatch(ctx context.Context, f pluginapi.Forward) (pluginapi.
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.ForwardTimeout)
 	defer cancel()
 	select {
-	case m.slots <- struct{}{}:
+	case e.slots <- struct{}{}:
 	case <-ctx.Done():
 		return pluginapi.Result{}, fmt.Errorf("waiting for a dispatch slot: %w", ctx.Err())
 	}
-	defer func() { <-m.slots }()
+	defer func() { <-e.slots }()
 	return e.sup.Handle(ctx, f)
 }
 

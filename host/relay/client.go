@@ -18,6 +18,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/relayhost/relay-host/host/internal/logguard"
 	"github.com/relayhost/relay-host/host/internal/wire"
 	"github.com/relayhost/relay-host/internal/notify"
 )
@@ -31,6 +32,7 @@ type Client struct {
 	authed bool
 	hellos [][]byte
 	log    hclog.Logger
+	logs   *logguard.Limiter // rate-limits the per-frame log lines
 	obs    Observer
 	http   *http.Client
 
@@ -128,6 +130,7 @@ func New(cfg Config) (*Client, error) {
 		logURL:  u.Redacted(),
 		authed:  cfg.GatewayID != "" && cfg.Secret != "",
 		log:     cfg.Logger,
+		logs:    logguard.NewLimiter(nil),
 		obs:     cfg.Observer,
 		stopCh:  make(chan struct{}),
 		runDone: make(chan struct{}),
@@ -483,6 +486,18 @@ func (c *Client) DefaultDescriptor() (Descriptor, bool) {
 	d := *cn.def
 	d.SupportedOps = slices.Clone(d.SupportedOps)
 	return d, true
+}
+
+// announced reports whether platform is one of the fronted identities
+// (one this gateway sent a hello for). Descriptors for other platforms are
+// not kept: a connector could otherwise make the gateway hold any number.
+func (c *Client) announced(platform string) bool {
+	for _, id := range c.cfg.Identities {
+		if id.Platform == platform {
+			return true
+		}
+	}
+	return false
 }
 
 // botIDFor returns the botId of the fronted identity for platform.

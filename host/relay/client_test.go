@@ -798,10 +798,17 @@ func TestBadInputKeepsTheLink(t *testing.T) {
 	hz.logs.waitFor(ctx, t, "handler panicked")
 	// Frame text is logged at TRACE only. Each marker below occurs only
 	// inside a frame sent above: it must show up at TRACE, so that the
-	// check can see it, and nowhere else.
-	markers := []string{"not json", "just a string", "!!!not base64!!!", "not-an-object", "/same-message-1"}
+	// check can see it, and nowhere else. A forward's body and the text of
+	// a line that is not JSON are never logged, at any level.
+	markers := []string{"just a string", "not-an-object", "/same-message-1"}
+	never := []string{"!!!not base64!!!", "not json"}
 	var trace string
 	for _, entry := range logEntries(hz.logs.String()) {
+		for _, m := range never {
+			if strings.Contains(entry, m) {
+				t.Fatalf("frame text %q logged: %s", m, entry)
+			}
+		}
 		if strings.Contains(entry, "[TRACE]") {
 			trace += entry
 			continue

@@ -109,16 +109,21 @@ type Identity struct {
 
 // Handler receives what the connector pushes down the link.
 //
-// All handler methods are called from the read goroutine and MUST NOT block
-// (hand work to goroutines): the reader is the only thing that resolves
-// outbound results and answers pings (§1.6). The transport never acks a
+// All handler methods are called from the read goroutine: the reader is the
+// only thing that resolves outbound results and answers pings (§1.6), so a
+// handler hands its work to other goroutines and never waits for an
+// outbound result. Inbound and Passthrough may wait for room, briefly and
+// boundedly: that is how a host applies back-pressure (while the reader
+// waits, nothing is read and TCP holds the connector back); a handler that
+// waits must give up within a few seconds when nothing progresses, since
+// what it waits for may itself need the reader. The transport never acks a
 // delivery it hands to the Handler: the host acks buffered deliveries
 // (non-empty bufferID) with Client.AckInbound after durable handoff or a
 // deliberate drop (§5.3 [LATEST]). The one thing the transport settles
-// itself is a buffered frame it cannot decode at all (an event or forward
-// that is not an object): it can never become usable, and leaving it
-// unacked would block the connector's ack-gated replay on every reconnect.
-// A panic in a handler is recovered and logged.
+// itself is a buffered frame it cannot decode (malformed, not UTF-8, over a
+// limit, or an event or forward that is unusable): it can never become
+// usable, and leaving it unacked would block the connector's ack-gated
+// replay on every reconnect. A panic in a handler is recovered and logged.
 type Handler interface {
 	// Inbound receives a normalised event; bufferID is set for a buffered
 	// replay and "" for a live delivery.

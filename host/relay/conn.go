@@ -12,6 +12,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/relayhost/relay-host/host/internal/gather"
+	"github.com/relayhost/relay-host/host/internal/logguard"
 	"github.com/relayhost/relay-host/host/internal/wire"
 )
 
@@ -42,7 +43,7 @@ type conn struct {
 	readyAt    time.Time
 	def        *Descriptor
 	byPlatform map[string]Descriptor
-	pending    map[string]chan OutboundResult
+	pending    map[string]pendingOutbound
 	idle       []chan struct{}
 
 	wg sync.WaitGroup
@@ -55,7 +56,7 @@ func newConn(c *Client, ws *websocket.Conn, gen uint64) *conn {
 		readyCh:    make(chan struct{}),
 		readerDone: make(chan struct{}),
 		byPlatform: map[string]Descriptor{},
-		pending:    map[string]chan OutboundResult{},
+		pending:    map[string]pendingOutbound{},
 	}
 }
 
@@ -108,14 +109,41 @@ func (cn *conn) readyTime() time.Time {
 	return cn.readyAt
 }
 
-func (cn *conn) addPending(id string, ch chan OutboundResult) bool {
+// pendingOutbound is how an outbound request waiting for its
+// outbound_result is answered: on ch (Outbound, a buffered channel with
+// exactly one sender) or by calling done (OutboundAsync).
+type pendingOutbound struct {
+	ch   chan OutboundResult
+	done func(OutboundResult)
+}
+
+// settle answers the request with r.
+func (p pendingOutbound) settle(r OutboundResult) {
+	if p.done != nil {
+		p.done(r)
+		return
+	}
+	p.ch <- r
+}
+
+func (cn *conn) addPending(id string, p pendingOutbound) bool {
 	cn.mu.Lock()
 	defer cn.mu.Unlock()
 	if cn.dead {
 		return false
 	}
-	cn.pending[id] = ch
+	cn.pending[id] = p
 	return true
+}
+
+// takePending removes the request and reports whether it was still
+// pending: whoever takes it answers it.
+func (cn *conn) takePending(id string) (pendingOutbound, bool) {
+	cn.mu.Lock()
+	defer cn.mu.Unlock()
+	p, ok := cn.pending[id]
+	delete(cn.pending, id)
+	return p, ok
 }
 
 func (cn *conn) dropPending(id string) {
@@ -172,7 +200,7 @@ func (cn *conn) writeLocked(typ wire.FrameType, b []byte) error {
 	}
 	cn.c.obs.FrameOut(string(typ))
 	if cn.c.log.IsTrace() {
-		cn.c.log.Trace("relay frame out", "gen", cn.gen, "type", typ, "bytes", len(b), "frame", clip(b))
+		cn.c.log.Trace("relay frame out", "gen", cn.gen, "type", typ, "bytes", len(b), "frame", redactFrame(b))
 	}
 	return nil
 }
@@ -221,8 +249,8 @@ func (cn *conn) fail() {
 	if cn.deliberate.Load() {
 		res.Error = ErrTextSendFailed + ": " + ErrTextClosed
 	}
-	for _, ch := range pending {
-		ch <- res // buffered; each channel has exactly one sender
+	for _, p := range pending {
+		p.settle(res)
 	}
 }
 
@@ -265,7 +293,7 @@ func (cn *conn) handleLine(line []byte, err error) {
 	c := cn.c
 	if err == nil {
 		if c.log.IsTrace() {
-			c.log.Trace("relay frame in", "gen", cn.gen, "bytes", len(line), "frame", clip(line))
+			c.log.Trace("relay frame in", "gen", cn.gen, "bytes", len(line), "frame", redactFrame(line))
 		}
 		var f wire.Frame
 		if f, err = wire.DecodeFrame(line); err == nil {
@@ -278,9 +306,13 @@ func (cn *conn) handleLine(line []byte, err error) {
 		de = &wire.DecodeError{Kind: wire.BadFrameMalformedJSON, Detail: err.Error()}
 	}
 	c.obs.BadFrame(de.Kind)
-	c.log.Warn("relay skipping malformed frame", "gen", cn.gen, "reason", de.Kind,
-		"type", clipString(string(de.Type)), "buffer_id", clipString(de.BufferID), "detail", de.Detail)
-	if de.BufferID != "" && (de.Type == wire.TypeInbound || de.Type == wire.TypePassthroughForward) {
+	settle := de.BufferID != "" && (de.Type == wire.TypeInbound || de.Type == wire.TypePassthroughForward)
+	if ok, held := c.logs.Allow("relay skipping malformed frame"); ok {
+		c.log.Warn("relay skipping malformed frame", "gen", cn.gen, "reason", de.Kind,
+			"type", clipString(string(de.Type)), "buffer_id", clipString(de.BufferID), "detail", clipString(de.Detail),
+			"acked_as_dropped", settle, "suppressed", held)
+	}
+	if settle {
 		// An undecodable buffered delivery can never become decodable, and
 		// leaving it unacked would block the connector's ack-gated drain on
 		// every reconnect: settle it as a deliberate drop (§5.3 step 3).
@@ -310,15 +342,12 @@ func (cn *conn) dispatch(f wire.Frame) {
 			c.cfg.Handler.InterruptInbound(f.Interrupt.SessionKey, f.Interrupt.ChatID)
 		})
 	case wire.TypeOutboundResult:
-		cn.mu.Lock()
-		ch, ok := cn.pending[f.Result.RequestID]
-		delete(cn.pending, f.Result.RequestID)
-		cn.mu.Unlock()
+		p, ok := cn.takePending(f.Result.RequestID)
 		if !ok {
 			c.log.Debug("relay outbound_result for an unknown or settled request; ignored", "request_id", clipString(f.Result.RequestID))
 			return
 		}
-		ch <- f.Result.Result
+		p.settle(f.Result.Result)
 	case wire.TypeGoingIdleAck:
 		cn.mu.Lock()
 		waiters := cn.idle
@@ -334,7 +363,8 @@ func (cn *conn) onDescriptor(d Descriptor) {
 	c := cn.c
 	cn.mu.Lock()
 	first := !cn.ready
-	if d.Platform != "" {
+	announced := c.announced(d.Platform)
+	if announced {
 		cn.byPlatform[d.Platform] = d
 	}
 	if first {
@@ -345,12 +375,16 @@ func (cn *conn) onDescriptor(d Descriptor) {
 	cn.mu.Unlock()
 	c.handshakeEver.Store(true)
 	if !first {
+		if !announced {
+			c.log.Debug("relay descriptor for a platform this gateway did not announce; ignored", "gen", cn.gen, "platform", clipString(d.Platform))
+			return
+		}
 		c.log.Debug("relay descriptor", "gen", cn.gen, "platform", d.Platform)
 		return
 	}
 	close(cn.readyCh)
 	c.setState(StateConnected)
-	c.log.Info("relay connected", "gen", cn.gen, "platform", d.Platform, "contract_version", d.ContractVersion,
+	c.log.Info("relay connected", "gen", cn.gen, "platform", clipString(d.Platform), "contract_version", d.ContractVersion,
 		"identities", len(c.cfg.Identities))
 }
 
@@ -381,11 +415,6 @@ func clip(b []byte) string {
 	return string(b)
 }
 
-// clipString bounds peer-controlled strings (types, ids) in logs.
-func clipString(s string) string {
-	const max = 80
-	if len(s) > max {
-		return s[:max] + "…"
-	}
-	return s
-}
+// clipString bounds peer-controlled strings (types, ids) in logs, and
+// keeps them valid UTF-8.
+func clipString(s string) string { return logguard.Clip(s) }

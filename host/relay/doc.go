@@ -41,7 +41,8 @@
 //
 // The host builds a Client with [New], runs [Client.Run] in its own goroutine
 // and waits for [Client.WaitReady]. Handler methods are called from the read
-// goroutine and must hand work off without blocking (§1.6). A buffered
+// goroutine and must hand work off, waiting at most briefly for room
+// (back-pressure; see Handler). A buffered
 // delivery (a non-empty bufferId) is settled by the host calling
 // [Client.AckInbound] once the work is durably handed off or deliberately
 // dropped; the transport never acks a decodable delivery on its own.
@@ -73,8 +74,20 @@
 //     descriptor (Open question 8); a second non-"expired" 4401 on the
 //     re-dial's connection is a revocation (ErrRevoked).
 //   - Buffered deliveries are acked only by the host (§5.3 [LATEST]),
-//     except a buffered frame that cannot be decoded at all, which the
-//     reader acks so it cannot block the connector's ack-gated replay.
+//     except a buffered frame that cannot be decoded, which the reader acks
+//     so it cannot block the connector's ack-gated replay; its bufferId is
+//     read even from a line over the frame limit, nested too deep or not
+//     UTF-8.
+//   - The decoder is strict where the reference reads a "string form": a
+//     forward's platform, botId, method, path and profile, and a bufferId,
+//     must be strings within limits, header entries pairs of strings, and a
+//     frame valid UTF-8; otherwise the frame is rejected alone.
+//   - Descriptors are kept only for announced platforms.
+//   - [Client.OutboundAsync] sends without waiting: the result comes to a
+//     callback, so a caller holding many requests in flight needs no
+//     goroutine per request.
+//   - The link socket's receive buffer is 1 MiB, so that little sits unread
+//     in the kernel when the host holds the connector back.
 //   - Inbound source platforms are kept when they look like a platform name
 //     (lower-case token) and fall back to "relay" otherwise: relay-host is
 //     platform-agnostic, so there is no fixed enum to check against.

@@ -49,8 +49,9 @@ type Observer interface {
 	// Reconnect counts one re-dial (every dial after the first).
 	Reconnect()
 	// BadFrame counts one skipped frame by reason, one of a small fixed set
-	// safe as a metric label: malformed_json, not_object, oversize,
-	// bad_descriptor, bad_inbound, bad_passthrough, bad_outbound_result.
+	// safe as a metric label: malformed_json, invalid_utf8, not_object,
+	// oversize, bad_descriptor, bad_inbound, bad_passthrough,
+	// bad_outbound_result.
 	BadFrame(reason string)
 }
 

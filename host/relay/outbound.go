@@ -47,7 +47,7 @@ func (c *Client) Outbound(ctx context.Context, action any, platform, botID strin
 		return OutboundResult{Error: ErrTextClosed}
 	}
 	cn := c.conn
-	if cn == nil || !cn.addPending(reqID, ch) {
+	if cn == nil || !cn.addPending(reqID, pendingOutbound{ch: ch}) {
 		c.mu.Unlock()
 		return OutboundResult{Error: ErrTextNotConnected}
 	}

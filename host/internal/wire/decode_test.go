@@ -185,7 +185,7 @@ func TestDecodePassthroughForward(t *testing.T) {
 	want := pluginapi.Forward{
 		Platform: "discord", BotID: "appShared", Method: "POST", Path: "/interactions/discord/appShared",
 		Headers: []pluginapi.Header{{Name: "content-type", Value: "application/json"}, {Name: "x-foo", Value: "bar"},
-			{Name: "x-foo", Value: "baz"}, {Name: "1", Value: "true"}},
+			{Name: "x-foo", Value: "baz"}}, // [1,true] is not a pair of strings: dropped
 		Body: body, Profile: "reviewer", BufferID: "pbuf-7",
 	}
 	if f.Type != TypePassthroughForward || f.Forward == nil || !reflect.DeepEqual(*f.Forward, want) {
@@ -203,9 +203,12 @@ func TestDecodePassthroughForward(t *testing.T) {
 		{"null forward is {}", `{"type":"passthrough_forward","forward":null}`, pluginapi.Forward{Body: []byte{}}},
 		{"absent profile is empty", `{"type":"passthrough_forward","forward":{"platform":"twilio","bodyB64":"RnJvbT0lMkIxJkJvZHk9aGk="}}`,
 			pluginapi.Forward{Platform: "twilio", Body: []byte("From=%2B1&Body=hi")}},
-		{"non-string fields take their string form", `{"type":"passthrough_forward","forward":{"platform":"x","botId":123,"method":null,"bodyB64":5,"headers":{"a":"b"}}}`,
-			pluginapi.Forward{Platform: "x", BotID: "123", Body: []byte{}}},
-		{"numeric bufferId", `{"type":"passthrough_forward","forward":{},"bufferId":42}`, pluginapi.Forward{Body: []byte{}, BufferID: "42"}},
+		{"null strings, a non-string body and non-array headers are empty", `{"type":"passthrough_forward","forward":{"platform":"x","botId":null,"method":null,"bodyB64":5,"headers":{"a":"b"}}}`,
+			pluginapi.Forward{Platform: "x", Body: []byte{}}},
+		{"escaped strings and limits exactly met", `{"type":"passthrough_forward","forward":{"platform":"` + strings.Repeat("p", MaxIDBytes) +
+			`","path":"/caf\u00e9","method":"` + strings.Repeat("M", MaxMethodBytes) + `"},"bufferId":"` + strings.Repeat("b", MaxIDBytes) + `"}`,
+			pluginapi.Forward{Platform: strings.Repeat("p", MaxIDBytes), Method: strings.Repeat("M", MaxMethodBytes), Path: "/café",
+				Body: []byte{}, BufferID: strings.Repeat("b", MaxIDBytes)}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -494,7 +497,7 @@ func splitLines(data []byte, max int, cuts ...int) (lines []string, errs int) {
 }
 
 var validKinds = map[string]bool{
-	BadFrameMalformedJSON: true, BadFrameNotObject: true, BadFrameOversize: true, BadFrameDescriptor: true,
+	BadFrameMalformedJSON: true, BadFrameEncoding: true, BadFrameNotObject: true, BadFrameOversize: true, BadFrameDescriptor: true,
 	BadFrameInbound: true, BadFramePassthrough: true, BadFrameOutboundResult: true,
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // Descriptor constants of wire-contract.md §2.4.
@@ -83,7 +84,8 @@ var descriptorRequired = [...]string{
 // ParseDescriptor decodes and normalises a descriptor object (§2.4): unknown
 // keys are ignored, a max_message_length that is not a positive integer
 // becomes DefaultMaxMessageLength, supported_ops keeps only non-empty string
-// entries (a non-list becomes empty), optional fields take their defaults.
+// entries (a non-list becomes empty), optional fields take their defaults,
+// and strings are clipped to the descriptor limits of limits.go.
 // It fails, naming the keys, when any of the nine required keys is missing.
 func ParseDescriptor(raw []byte) (Descriptor, error) {
 	var m map[string]json.RawMessage
@@ -100,15 +102,15 @@ func ParseDescriptor(raw []byte) (Descriptor, error) {
 		return Descriptor{}, fmt.Errorf("descriptor missing required keys: %s", strings.Join(missing, ", "))
 	}
 	d := Descriptor{
-		Platform:                     rawString(m["platform"]),
-		Label:                        rawString(m["label"]),
+		Platform:                     clipUTF8(rawString(m["platform"]), MaxIDBytes),
+		Label:                        clipUTF8(rawString(m["label"]), maxDescriptorString),
 		SupportsDraftStreaming:       rawTruthy(m["supports_draft_streaming"]),
 		SupportsEdit:                 rawTruthy(m["supports_edit"]),
 		SupportsThreads:              rawTruthy(m["supports_threads"]),
-		MarkdownDialect:              rawString(m["markdown_dialect"]),
-		LenUnit:                      rawString(m["len_unit"]),
+		MarkdownDialect:              clipUTF8(rawString(m["markdown_dialect"]), maxDescriptorString),
+		LenUnit:                      clipUTF8(rawString(m["len_unit"]), maxDescriptorString),
 		Emoji:                        DefaultEmoji,
-		PlatformHint:                 rawString(m["platform_hint"]),
+		PlatformHint:                 clipUTF8(rawString(m["platform_hint"]), maxDescriptorHint),
 		PIISafe:                      rawTruthy(m["pii_safe"]),
 		SupportsContext:              rawTruthy(m["supports_context"]),
 		SupportsInchannelContinuable: rawTruthy(m["supports_inchannel_continuable"]),
@@ -122,11 +124,14 @@ func ParseDescriptor(raw []byte) (Descriptor, error) {
 		d.MaxMessageLength = clampInt(v)
 	}
 	if e, ok := m["emoji"]; ok {
-		d.Emoji = rawString(e)
+		d.Emoji = clipUTF8(rawString(e), maxDescriptorString)
 	}
 	for _, op := range rawArray(m["supported_ops"]) {
+		if len(d.SupportedOps) == maxSupportedOps {
+			break
+		}
 		if s := rawPlainString(op); rawKind(op) == '"' && s != "" {
-			d.SupportedOps = append(d.SupportedOps, s)
+			d.SupportedOps = append(d.SupportedOps, clipUTF8(s, maxDescriptorString))
 		}
 	}
 	return d, nil
@@ -141,4 +146,15 @@ func clampInt(v int64) int {
 		return int(-maxInt - 1)
 	}
 	return int(v)
+}
+
+// clipUTF8 returns s cut to at most n bytes, at a character boundary.
+func clipUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

@@ -195,22 +195,3 @@ func eachElem(b []byte, fn func(elem []byte)) bool {
 	}
 	return true
 }
-
-// lenientString is a string-typed field decoded in its "string form" (see
-// rawString): it accepts any JSON value and never fails.
-type lenientString string
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (s *lenientString) UnmarshalJSON(b []byte) error {
-	*s = lenientString(rawString(b))
-	return nil
-}
-
-// plainString accepts any JSON value and keeps only a string's value.
-type plainString string
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (s *plainString) UnmarshalJSON(b []byte) error {
-	*s = plainString(rawPlainString(b))
-	return nil
-}

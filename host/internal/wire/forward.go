@@ -3,18 +3,48 @@ package wire
 import (
 	"bytes"
 	"encoding/base64"
+	"fmt"
 
 	"github.com/relayhost/relay-host/pluginapi"
 )
 
-// headerList decodes forward.headers: only 2-element arrays are kept, both
-// sides in string form, in arrival order; anything else is dropped.
-type headerList []pluginapi.Header
+// forwardString is a string field of a forward (platform, botId, method,
+// path, profile): a JSON string, or "" when the field is missing or null.
+// Any other JSON value makes the forward unusable: it would otherwise reach
+// a plugin as JSON text, and a plugin expects the string the connector
+// forwarded (docs/operating.md, Limits and isolation).
+type forwardString struct {
+	v       string
+	invalid bool // a value that is neither a string nor null
+}
+
+// UnmarshalJSON implements json.Unmarshaler; it never fails, so that one bad
+// field leaves the rest of the frame (its bufferId above all) readable. A
+// repeated key is read again: the last one counts, as in encoding/json.
+func (s *forwardString) UnmarshalJSON(b []byte) error {
+	switch rawKind(b) {
+	case 0, 'n':
+		*s = forwardString{}
+	case '"':
+		*s = forwardString{v: rawPlainString(b)}
+	default:
+		*s = forwardString{invalid: true}
+	}
+	return nil
+}
+
+// headerList decodes forward.headers: only [name, value] pairs of two
+// strings are kept, in arrival order; any other entry is dropped, and a
+// value that is not an array gives no headers.
+type headerList struct {
+	h []pluginapi.Header
+	n int // pairs kept; counts on past MaxHeaders, which keeps none
+}
 
 // UnmarshalJSON implements json.Unmarshaler. encoding/json hands it a
 // value it has already validated.
 func (h *headerList) UnmarshalJSON(b []byte) error {
-	var out []pluginapi.Header
+	*h = headerList{}
 	eachElem(b, func(entry []byte) {
 		var pair [2][]byte
 		n := 0
@@ -24,12 +54,15 @@ func (h *headerList) UnmarshalJSON(b []byte) error {
 			}
 			n++
 		})
-		if n != 2 {
-			return // not a 2-element array: dropped, as the reference does
+		if n != 2 || rawKind(pair[0]) != '"' || rawKind(pair[1]) != '"' {
+			return // not a pair of strings: dropped
 		}
-		out = append(out, pluginapi.Header{Name: rawString(pair[0]), Value: rawString(pair[1])})
+		if h.n++; h.n > MaxHeaders {
+			h.h = nil
+			return
+		}
+		h.h = append(h.h, pluginapi.Header{Name: rawPlainString(pair[0]), Value: rawPlainString(pair[1])})
 	})
-	*h = out
 	return nil
 }
 
@@ -58,34 +91,63 @@ func (p *bodyB64) UnmarshalJSON(b []byte) error {
 }
 
 // wireForward is the forward object of a passthrough_forward frame, decoded
-// leniently in the same pass as the envelope.
+// in the same pass as the envelope.
 type wireForward struct {
-	Platform lenientString `json:"platform"`
-	BotID    lenientString `json:"botId"`
-	Method   lenientString `json:"method"`
-	Path     lenientString `json:"path"`
+	Platform forwardString `json:"platform"`
+	BotID    forwardString `json:"botId"`
+	Method   forwardString `json:"method"`
+	Path     forwardString `json:"path"`
 	Headers  headerList    `json:"headers"`
 	BodyB64  bodyB64       `json:"bodyB64"`
-	Profile  plainString   `json:"profile"`
+	Profile  forwardString `json:"profile"`
 }
 
 // forward converts the decoded wire form; a nil w (missing or null forward)
-// is treated as {}.
-func (w *wireForward) forward() pluginapi.Forward {
+// is treated as {}. problem is "" for a usable forward, else why it is not
+// (a field that is not a string, or longer than its limit); it names fields
+// and limits only, never their contents.
+func (w *wireForward) forward() (f pluginapi.Forward, problem string) {
 	if w == nil {
-		return pluginapi.Forward{Body: []byte{}}
+		return pluginapi.Forward{Body: []byte{}}, ""
 	}
-	f := pluginapi.Forward{
-		Platform: string(w.Platform),
-		BotID:    string(w.BotID),
-		Method:   string(w.Method),
-		Path:     string(w.Path),
-		Headers:  []pluginapi.Header(w.Headers),
+	for _, c := range [...]struct {
+		name string
+		s    *forwardString
+		max  int
+	}{
+		{"platform", &w.Platform, MaxIDBytes},
+		{"botId", &w.BotID, MaxIDBytes},
+		{"method", &w.Method, MaxMethodBytes},
+		{"path", &w.Path, MaxPathBytes},
+		{"profile", &w.Profile, MaxIDBytes},
+	} {
+		if c.s.invalid {
+			return pluginapi.Forward{}, "forward." + c.name + " is not a string"
+		}
+		if len(c.s.v) > c.max {
+			return pluginapi.Forward{}, fmt.Sprintf("forward.%s is %d bytes, over the %d-byte limit", c.name, len(c.s.v), c.max)
+		}
+	}
+	if w.Headers.n > MaxHeaders {
+		return pluginapi.Forward{}, fmt.Sprintf("forward.headers holds %d pairs, over the limit of %d", w.Headers.n, MaxHeaders)
+	}
+	for i, h := range w.Headers.h {
+		if len(h.Name) > MaxHeaderNameBytes || len(h.Value) > MaxHeaderValueBytes {
+			return pluginapi.Forward{}, fmt.Sprintf("forward.headers[%d] is over the limits (name %d bytes, value %d bytes)",
+				i, MaxHeaderNameBytes, MaxHeaderValueBytes)
+		}
+	}
+	f = pluginapi.Forward{
+		Platform: w.Platform.v,
+		BotID:    w.BotID.v,
+		Method:   w.Method.v,
+		Path:     w.Path.v,
+		Headers:  w.Headers.h,
 		Body:     []byte(w.BodyB64),
-		Profile:  string(w.Profile),
+		Profile:  w.Profile.v,
 	}
 	if f.Body == nil {
 		f.Body = []byte{}
 	}
-	return f
+	return f, ""
 }

@@ -108,6 +108,7 @@ type InterruptInbound struct {
 // Observer.BadFrame. They form a small fixed set, safe as metric labels.
 const (
 	BadFrameMalformedJSON  = "malformed_json"
+	BadFrameEncoding       = "invalid_utf8"
 	BadFrameNotObject      = "not_object"
 	BadFrameOversize       = "oversize"
 	BadFrameDescriptor     = "bad_descriptor"

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"strings"
+	"unicode/utf8"
 )
 
 // This file is DecodeFrame's fast path: one pass over the line that
@@ -116,12 +117,17 @@ func (s *scanner) number() bool {
 }
 
 // str consumes a string and reports whether it is valid and whether it is
-// plain: no escapes and ASCII only, so its bytes are its value. Invalid
-// UTF-8 is valid JSON to encoding/json (it substitutes U+FFFD), and so here.
+// plain: no escapes and ASCII only, so its bytes are its value. A string
+// holding invalid UTF-8 is reported invalid: DecodeFrame's slow path
+// refuses such a line (encoding/json alone would turn each bad byte into
+// U+FFFD). Only strings with non-ASCII bytes are checked, so the check
+// costs nothing on the usual, all-ASCII frame.
 func (s *scanner) str() (plain, ok bool) {
 	b := s.b
 	s.i++ // the opening quote
+	start := s.i
 	plain = true
+	ascii := true
 	for s.i < len(b) {
 		// Skip eight ordinary bytes at a time: the bulk of a forward is
 		// one long base64 string.
@@ -134,6 +140,9 @@ func (s *scanner) str() (plain, ok bool) {
 		c := b[s.i]
 		switch {
 		case c == '"':
+			if !ascii && !utf8.Valid(b[start:s.i]) {
+				return false, false
+			}
 			s.i++
 			return plain, true
 		case c == '\\':
@@ -162,7 +171,7 @@ func (s *scanner) str() (plain, ok bool) {
 			return false, false
 		default:
 			if c >= 0x80 {
-				plain = false
+				plain, ascii = false, false
 			}
 			s.i++
 		}

@@ -71,7 +71,8 @@ type fastPathSeed struct {
 
 var fastPathSeeds = []fastPathSeed{
 	{`{"type":"passthrough_forward","forward":{"platform":"discord","botId":"a","method":"POST","path":"/i","headers":[["content-type","application/json"],["x"]],"bodyB64":"eyJ0eXBlIjoxfQ==","profile":"p"},"bufferId":"pbuf-7"}`, true, "passthrough_forward"},
-	{` { "type" : "passthrough_forward" , "forward" : { "bodyB64" : "eyJ0eXBlIjoxfQ==" , "headers" : [ [ "a" , "b" ] ] } , "bufferId" : 7 } `, true, "passthrough_forward"},
+	{` { "type" : "passthrough_forward" , "forward" : { "bodyB64" : "eyJ0eXBlIjoxfQ==" , "headers" : [ [ "a" , "b" ] ] } , "bufferId" : "7" } `, true, "passthrough_forward"},
+	{` { "type" : "passthrough_forward" , "forward" : { "bodyB64" : "eyJ0eXBlIjoxfQ==" } , "bufferId" : 7 } `, true, "error: " + BadFramePassthrough},
 	// Keys that differ from a field's name only by case: encoding/json
 	// still matches them, the fast path leaves them to it.
 	{`{"TYPE":"passthrough_forward","forward":{}}`, false, "passthrough_forward"},
@@ -87,10 +88,20 @@ var fastPathSeeds = []fastPathSeed{
 	{`{"type":"passthrough_forward","forward":"x","bufferId":"b1"}`, true, "error: " + BadFramePassthrough},
 	{`{"type":"passthrough_forward","forward":[1],"bufferId":"b1"}`, true, "error: " + BadFramePassthrough},
 	{`{"type":"inbound","forward":5,"event":{"text":"hi"}}`, true, "inbound"},
-	{`{"type":"passthrough_forward","forward":{"platform":null,"botId":12,"method":true,"path":{"a":1},"headers":null,"bodyB64":null,"profile":3}}`, true, "passthrough_forward"},
+	{`{"type":"passthrough_forward","forward":{"platform":null,"botId":null,"headers":null,"bodyB64":null,"profile":null}}`, true, "passthrough_forward"},
+	{`{"type":"passthrough_forward","forward":{"platform":"a","botId":12}}`, true, "error: " + BadFramePassthrough},
+	{`{"type":"passthrough_forward","forward":{"method":true}}`, true, "error: " + BadFramePassthrough},
+	{`{"type":"passthrough_forward","forward":{"path":{"a":1}}}`, true, "error: " + BadFramePassthrough},
+	{`{"type":"passthrough_forward","forward":{"profile":["p"]}}`, true, "error: " + BadFramePassthrough},
+	{`{"type":"passthrough_forward","forward":{"platform":{},"platform":"discord"}}`, true, "passthrough_forward"},
+	{`{"type":"passthrough_forward","forward":{"headers":[["a","b"],["c",1],[{},"d"],["e"]]}}`, true, "passthrough_forward"},
 	{`{"type":"passthrough_forward","forward":{"headers":[["a","b"]],"headers":[["c","d"]],"bodyB64":"YQ==","bodyB64":"Yg=="}}`, true, "passthrough_forward"},
 	{`{"type":"passthrough_forward","forward":{"path":"/\u00e9\ud83d\ude00","bodyB64":"ey\/J9"}}`, true, "passthrough_forward"},
-	{"{\"type\":\"passthrough_forward\",\"forward\":{\"path\":\"\xff\xfe\",\"bodyB64\":\"!!!not base64!!!\"}}", true, "passthrough_forward"},
+	// Invalid UTF-8 anywhere: the fast path leaves it to encoding/json's
+	// path, which refuses the line.
+	{"{\"type\":\"passthrough_forward\",\"forward\":{\"path\":\"\xff\xfe\",\"bodyB64\":\"!!!not base64!!!\"}}", false, "error: " + BadFrameEncoding},
+	{"{\"type\":\"inbound\",\"event\":{\"text\":\"caf\xc3\"}}", false, "error: " + BadFrameEncoding},
+	{"{\"type\":\"inbound\",\"event\":{\"text\":\"caf\xc3\xa9 \xf0\x9f\x98\x80\"}}", true, "inbound"},
 	{`{"type":"passthrough_forward","forward":{"path":"a` + "\x01" + `b"}}`, false, "error: " + BadFrameMalformedJSON},
 	{`{"type":"outbound_result","requestId":"3f2a","result":{"success":true,"message_id":"m1"}}`, true, "outbound_result"},
 	{`{"type":"outbound_result","requestId":12.5e-3,"result":{"success":1}}`, true, "outbound_result"},
