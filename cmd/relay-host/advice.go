@@ -83,5 +83,5 @@ func advice(err error) string {
 	case errors.As(err, &handshakeErr) && !handshakeErr.Timeout:
 		return handshakeAdvice
 	}
-	return ""
+	return jetstreamAdvice(err)
 }

@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/relayhost/relay-host/host/agent"
+	"github.com/relayhost/relay-host/host/agent/jetstream"
 	"github.com/relayhost/relay-host/host/edge"
+	"github.com/relayhost/relay-host/host/metrics"
 )
 
 const devAbout = `Run the whole relay on this machine: an embedded connector, the bundled
@@ -64,6 +66,7 @@ func devCommand(ctx context.Context, env *environment, args []string) error {
 	var addr, publicKey, dir, agentName, agentURL, listen string
 	var ids identitiesFlag
 	var lf logFlags
+	var jo jetstreamOptions
 	if err := boolFlag(fs, &demo, "demo", "RELAY_DEV_DEMO", "send the bundled sample interactions through the edge and show each step, then keep serving"); err != nil {
 		return err
 	}
@@ -77,9 +80,12 @@ func devCommand(ctx context.Context, env *environment, args []string) error {
 	}
 	fs.Var(&ids, "identity", "PLATFORM:BOT_ID the host fronts; repeatable, the first is the default (default "+defaultIdentities+")")
 	fs.pluginsDirFlag(&dir)
-	fs.stringVar(&agentName, "agent", "RELAY_AGENT", agent.NameEcho, "agent that takes events: echo, stdout or webhook (see 'relay-host run --help')")
+	fs.stringVar(&agentName, "agent", "RELAY_AGENT", agent.NameEcho, "agent that takes events: echo, stdout, webhook or jetstream (see 'relay-host run --help')")
 	fs.stringVar(&agentURL, "agent-url", "RELAY_AGENT_URL", "", "URL the webhook agent POSTs each event to")
 	fs.stringVar(&listen, "listen", "RELAY_LISTEN", "", "address to serve /metrics, /healthz and /readyz on (default: off)")
+	if err := fs.jetstreamFlags(&jo, "", "--agent jetstream: directory of the embedded NATS server's store and token (default: a temporary directory, removed at exit)"); err != nil {
+		return err
+	}
 	fs.logFlags(&lf, "warn")
 	if err := fs.parse(args); err != nil {
 		return err
@@ -102,7 +108,12 @@ func devCommand(ctx context.Context, env *environment, args []string) error {
 		}
 		keys = append(keys, k)
 	}
-	ag, err := newAgent(agentName, agentURL, env)
+	var ag agent.Agent
+	if agentName == jetstream.Name {
+		err = jo.check() // the agent starts below, once the gateway id is known
+	} else {
+		ag, err = newAgent(agentName, agentURL, env)
+	}
 	if err != nil {
 		return err
 	}
@@ -130,6 +141,15 @@ func devCommand(ctx context.Context, env *environment, args []string) error {
 	}
 	defer e.Close()
 	out.notef("%s", out.heading("relay-host dev: embedded connector on "+e.URL()+" (gateway "+gatewayID+"); starting the plugins and connecting the host"))
+	m := metrics.New()
+	var dj *devJetStream
+	if agentName == jetstream.Name {
+		if dj, err = startDevJetStream(ctx, env, &jo, gatewayID, m, logger); err != nil {
+			return err
+		}
+		defer dj.close()
+		ag = dj.rt.agent
+	}
 
 	ready := make(chan string, 1)
 	gwErr := make(chan error, 1)
@@ -140,7 +160,7 @@ func devCommand(ctx context.Context, env *environment, args []string) error {
 	go func() {
 		gwErr <- runGateway(gwCtx, gatewayConfig{
 			connector: e.URL(), gatewayID: gatewayID, secret: secret, identities: ids,
-			pluginsDir: dir, agent: ag, listen: listen, logger: logger,
+			pluginsDir: dir, agent: ag, listen: listen, logger: logger, metrics: m, jetstream: dj.runtime(),
 			ready: func(httpAddr string) { ready <- httpAddr },
 			trace: out.step,
 		})
@@ -171,6 +191,9 @@ func devCommand(ctx context.Context, env *environment, args []string) error {
 		return <-gwErr
 	}
 	printDevBanner(out, e, ids, agentName, metricsAddr, publicKey != "", demoKey != nil)
+	if dj != nil {
+		out.notef("%s", dj.banner())
+	}
 
 	if demo {
 		dctx, cancel := context.WithCancel(ctx)

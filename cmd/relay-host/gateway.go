@@ -47,13 +47,22 @@ type gatewayConfig struct {
 	relayTuning func(*relay.Config)
 	// trace, when set, is told each stage of each delivery.
 	trace func(host.Step)
+	// metrics, when set, are the gateway's metrics (the JetStream agent
+	// registers its own on them first); nil makes new ones.
+	metrics *metrics.Metrics
+	// jetstream, when set, is the running JetStream agent: its workers'
+	// requests are answered through the agent API core.
+	jetstream *jetstreamRuntime
 }
 
 // runGateway runs the gateway until ctx ends (clean shutdown, nil) or the
 // connector revokes the credential (exit code 3).
 func runGateway(ctx context.Context, cfg gatewayConfig) error {
 	log := cfg.logger
-	m := metrics.New()
+	m := cfg.metrics
+	if m == nil {
+		m = metrics.New()
+	}
 	start := time.Now()
 	mgr, err := plugins.Open(ctx, plugins.Config{Dir: cfg.pluginsDir, Logger: log, Observer: m})
 	if err != nil {
@@ -82,11 +91,16 @@ func runGateway(ctx context.Context, cfg gatewayConfig) error {
 	if err != nil {
 		return fmt.Errorf("configure connector link: %w", err)
 	}
+	stopAgentAPI, err := attachAgentAPI(cfg, h, client)
+	if err != nil {
+		return err
+	}
+	defer stopAgentAPI()
 	h.Attach(client)
 
 	httpAddr := ""
 	if cfg.listen != "" {
-		srv, addr, err := serveHTTP(cfg.listen, m, client, mgr, log)
+		srv, addr, err := serveHTTP(cfg.listen, m, client, mgr, agentReadiness(cfg.agent), log)
 		if err != nil {
 			return err
 		}
@@ -140,8 +154,10 @@ func runGateway(ctx context.Context, cfg gatewayConfig) error {
 	return nil
 }
 
-// serveHTTP serves /metrics, /healthz and /readyz on addr.
-func serveHTTP(addr string, m *metrics.Metrics, client *relay.Client, mgr *plugins.Manager, log hclog.Logger) (*http.Server, string, error) {
+// serveHTTP serves /metrics, /healthz and /readyz on addr. agentReady,
+// when set, is the agent's own readiness (the JetStream agent's), which
+// /readyz reports under "agent".
+func serveHTTP(addr string, m *metrics.Metrics, client *relay.Client, mgr *plugins.Manager, agentReady func() (bool, string), log hclog.Logger) (*http.Server, string, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, "", fmt.Errorf("--listen %s: %w", addr, err)
@@ -162,11 +178,16 @@ func serveHTTP(addr string, m *metrics.Metrics, client *relay.Client, mgr *plugi
 			Ready     bool          `json:"ready"`
 			Connector string        `json:"connector"`
 			Plugins   []pluginState `json:"plugins"`
+			Agent     string        `json:"agent,omitempty"`
 		}{Connector: client.State().String()}
 		for _, st := range mgr.Statuses() {
 			status.Plugins = append(status.Plugins, pluginState{st.Name, string(st.State), st.Restarts})
 		}
 		status.Ready = client.Ready() && mgr.Healthy()
+		if agentReady != nil {
+			ok, why := agentReady()
+			status.Ready, status.Agent = status.Ready && ok, why
+		}
 		w.Header().Set("Content-Type", "application/json")
 		if !status.Ready {
 			w.WriteHeader(http.StatusServiceUnavailable)

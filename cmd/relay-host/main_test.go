@@ -29,6 +29,7 @@ var bins struct {
 	relayHost  string
 	plugins    string // the bundled plugins
 	testPlugin string // a scriptable plugin serving platform "test"
+	jsWorker   string // examples/agents/jetstream-echo
 }
 
 func TestMain(m *testing.M) {
@@ -45,6 +46,7 @@ func TestMain(m *testing.M) {
 		{filepath.Join(bins.plugins, "relay-plugin-discord"), "../../plugins/discord", ""},
 		{filepath.Join(bins.plugins, "relay-plugin-twilio"), "../../plugins/twilio", ""},
 		{filepath.Join(dir, "testplugin"), "../../host/plugins/testdata/testplugin", "-X main.name=test -X main.platforms=test"},
+		{filepath.Join(dir, "jetstream-echo"), "../../examples/agents/jetstream-echo", ""},
 	} {
 		args := []string{"build", "-o", b.out}
 		if b.ldflags != "" {
@@ -58,6 +60,7 @@ func TestMain(m *testing.M) {
 		}
 	}
 	bins.testPlugin = filepath.Join(dir, "testplugin")
+	bins.jsWorker = filepath.Join(dir, "jetstream-echo")
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)

@@ -59,6 +59,12 @@ const (
 	// DefaultNakDelay is how long a failed event waits before redelivery:
 	// long enough for a link blip to pass, short for a chat.
 	DefaultNakDelay = 5 * time.Second
+	// setUpAttemptTimeout bounds one attempt to create the consumer: a
+	// cluster creates a replicated consumer (a Raft group of its own) in
+	// well under a second when healthy, seconds while electing leaders.
+	setUpAttemptTimeout = 10 * time.Second
+	// setUpRetryWait is the pause between attempts.
+	setUpRetryWait = time.Second
 )
 
 // Config configures a Worker. Zero fields take the defaults above.
@@ -162,7 +168,8 @@ func (w *Worker) ConsumerConfig() jetstream.ConsumerConfig {
 }
 
 // Run takes events until ctx ends. It returns nil after ctx ended, or an
-// error when the consumer cannot be set up. On the way out, replies already
+// error when the consumer cannot be set up (a cluster that does not answer
+// in time is asked again until ctx ends; a missing stream is an error). On the way out, replies already
 // asked for are waited for (up to ReplyTimeout) and their events acked, so
 // no user gets a reply twice; events taken but not started are handed back
 // (Nak) so another worker takes them at once.
@@ -171,9 +178,12 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("jetstream context: %w", err)
 	}
-	cons, err := js.CreateOrUpdateConsumer(ctx, StreamName, w.ConsumerConfig())
+	cons, err := w.setUp(ctx, js)
 	if err != nil {
-		return fmt.Errorf("create consumer %s on stream %s: %w", ConsumerName, StreamName, err)
+		return err
+	}
+	if cons == nil {
+		return nil // ctx ended while setting up
 	}
 	sem := make(chan struct{}, w.cfg.Concurrency)
 	var wg sync.WaitGroup
@@ -205,6 +215,34 @@ func (w *Worker) Run(ctx context.Context) error {
 	<-cc.Closed()
 	wg.Wait()
 	return nil
+}
+
+// setUp creates (or updates) the consumer. A cluster that does not answer
+// in time (electing a leader, under load) is asked again every
+// setUpRetryWait; any other failure, such as a missing stream, is returned.
+// It returns a nil consumer and no error when ctx ends first.
+func (w *Worker) setUp(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, error) {
+	for {
+		actx, cancel := context.WithTimeout(ctx, setUpAttemptTimeout)
+		cons, err := js.CreateOrUpdateConsumer(actx, StreamName, w.ConsumerConfig())
+		cancel()
+		switch {
+		case err == nil:
+			return cons, nil
+		case ctx.Err() != nil:
+			return nil, nil
+		case !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, nats.ErrNoResponders):
+			return nil, fmt.Errorf("create consumer %s on stream %s: %w", ConsumerName, StreamName, err)
+		}
+		w.cfg.Logger.Warn("consumer not set up yet; retrying", "consumer", ConsumerName, "error", err)
+		t := time.NewTimer(setUpRetryWait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, nil
+		case <-t.C:
+		}
+	}
 }
 
 // event is the part of the event JSON the echo worker reads.
