@@ -268,11 +268,15 @@ func (e *streamSetupError) Error() string {
 func (e *streamSetupError) Unwrap() error { return e.Err }
 
 // serveActions answers the workers' requests on the actions and reply
-// subjects through api, the agent API core, until stop is called.
-func (r *jetstreamRuntime) serveActions(api jetstream.Caller) (stop func(), err error) {
+// subjects through api, the agent API core, until stop is called. A reply
+// to an event api does not remember is answered once remember was given
+// the event, read back from the stream, when the worker names its stream
+// sequence.
+func (r *jetstreamRuntime) serveActions(api jetstream.Caller, remember func(data []byte)) (stop func(), err error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	stopServe, err := jetstream.ServeActions(ctx, r.nc, r.gatewayID, api,
-		jetstream.WithActionsObserver(r.obs), jetstream.WithActionsLogger(r.log))
+		jetstream.WithActionsObserver(r.obs), jetstream.WithActionsLogger(r.log),
+		jetstream.WithRecall(r.pub.JetStream(), remember))
 	if err != nil {
 		cancel()
 		return nil, err
@@ -294,31 +298,38 @@ func (r *jetstreamRuntime) serveActions(api jetstream.Caller) (stop func(), err 
 	}, nil
 }
 
-// relearn has the agent API remember the events of this gateway still in
-// the stream (the last agentapi.DefaultEventMemory messages), so that
-// workers holding events published before a restart can still reply by
-// event_id. It is bounded by relearnTimeout; a failure is only logged
-// (replies to events it missed are answered 404 and retried by the
-// workers).
-func (r *jetstreamRuntime) relearn(api *agentapi.Service, ids []relay.Identity) {
-	ctx, cancel := context.WithTimeout(context.Background(), relearnTimeout)
-	defer cancel()
+// rememberer returns what has the agent API remember an event read back
+// from the stream (its JSON form), under the bot id of its platform's
+// identity.
+func rememberer(api *agentapi.Service, ids []relay.Identity) func(data []byte) {
 	botIDs := map[string]string{}
 	for _, id := range ids {
 		if _, ok := botIDs[id.Platform]; !ok {
 			botIDs[id.Platform] = id.BotID
 		}
 	}
-	start := time.Now()
-	n, err := jetstream.RecentEvents(ctx, r.pub.JetStream(), r.gatewayID, agentapi.DefaultEventMemory, func(_ string, data []byte) {
+	return func(data []byte) {
 		var ev agent.Event
 		if json.Unmarshal(data, &ev) != nil || ev.EventID == "" {
 			return
 		}
 		api.Remember(ev.MessageEvent, ev.EventID, botIDs[ev.Source.Platform])
-	})
+	}
+}
+
+// relearn has the agent API remember the events of this gateway still in
+// the stream (among its last agentapi.DefaultEventMemory messages), so
+// that workers holding events published before a restart can reply by
+// event_id even without jetstream.SequenceHeader. It is bounded by
+// relearnTimeout; a failure is only logged.
+func (r *jetstreamRuntime) relearn(remember func(data []byte)) {
+	ctx, cancel := context.WithTimeout(context.Background(), relearnTimeout)
+	defer cancel()
+	start := time.Now()
+	n, err := jetstream.RecentEvents(ctx, r.pub.JetStream(), r.gatewayID, agentapi.DefaultEventMemory,
+		func(_ string, data []byte) { remember(data) })
 	if err != nil {
-		r.log.Warn("could not re-learn the events in the stream; workers' replies to events published before this start may be answered 404",
+		r.log.Warn("could not re-learn the events in the stream; workers' replies to events published before this start are answered 404 unless they name the event's stream sequence",
 			"read", n, "error", err)
 		return
 	}
@@ -407,8 +418,9 @@ func attachAgentAPI(cfg gatewayConfig, h *host.Host, client *relay.Client) (stop
 		return nil, err
 	}
 	h.UseAgentAPI(api)
-	cfg.jetstream.relearn(api, cfg.identities)
-	stopActions, err := cfg.jetstream.serveActions(api)
+	remember := rememberer(api, cfg.identities)
+	cfg.jetstream.relearn(remember)
+	stopActions, err := cfg.jetstream.serveActions(api, remember)
 	if err != nil {
 		return nil, err
 	}

@@ -77,3 +77,37 @@ func RecentEvents(ctx context.Context, js jetstream.JetStream, gatewayID string,
 		}
 	}
 }
+
+// EventNotFoundError is a stream sequence that does not hold the event
+// EventAt was asked for.
+type EventNotFoundError struct {
+	Sequence uint64
+	EventID  string
+	Reason   string
+}
+
+func (e *EventNotFoundError) Error() string {
+	return fmt.Sprintf("stream %s sequence %d: not event %s: %s", StreamName, e.Sequence, e.EventID, e.Reason)
+}
+
+// EventAt returns the JSON form of the event stored at seq, which must be
+// an event of gatewayID with event id eventID (a worker names both; the
+// check keeps a worker from having the host learn another gateway's
+// event, or a wrong one).
+func EventAt(ctx context.Context, js jetstream.JetStream, gatewayID string, seq uint64, eventID string) ([]byte, error) {
+	s, err := js.Stream(ctx, StreamName)
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", StreamName, err)
+	}
+	m, err := s.GetMsg(ctx, seq)
+	if err != nil {
+		return nil, fmt.Errorf("stream %s sequence %d: %w", StreamName, seq, err)
+	}
+	if !subjectCovers(GatewayEventsFilter(gatewayID), m.Subject) {
+		return nil, &EventNotFoundError{Sequence: seq, EventID: eventID, Reason: "another gateway's subject " + m.Subject}
+	}
+	if got := m.Header.Get(jetstream.MsgIDHeader); got != eventID {
+		return nil, &EventNotFoundError{Sequence: seq, EventID: eventID, Reason: "it holds event " + got}
+	}
+	return m.Data, nil
+}

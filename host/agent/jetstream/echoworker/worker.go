@@ -34,6 +34,10 @@ const (
 	// DeliveryCountHeader carries the event's delivery count on a reply
 	// request, so the host can count redeliveries.
 	DeliveryCountHeader = "Relay-Delivery-Count"
+	// SequenceHeader carries the event's stream sequence on a reply
+	// request, so the host can read back an event it no longer remembers
+	// (published before it restarted, or long ago in a backlog).
+	SequenceHeader = "Relay-Stream-Sequence"
 )
 
 // Worker defaults.
@@ -275,13 +279,13 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg) {
 		w.naked.Add(1)
 		return
 	}
-	delivered := uint64(1)
+	delivered, seq := uint64(1), uint64(0)
 	if md, err := m.Metadata(); err == nil {
-		delivered = md.NumDelivered
+		delivered, seq = md.NumDelivered, md.Sequence.Stream
 	}
 	// Once asked for, a reply is seen through even when Run is stopping:
 	// abandoning it could send the user the same reply twice.
-	if err := w.reply(context.WithoutCancel(ctx), ev, delivered); err != nil {
+	if err := w.reply(context.WithoutCancel(ctx), ev, delivered, seq); err != nil {
 		m.NakWithDelay(w.cfg.NakDelay) //nolint:errcheck // AckWait redelivers it anyway
 		w.naked.Add(1)
 		w.cfg.Logger.Warn("reply failed, event handed back", "event_id", ev.EventID, "error", err)
@@ -299,7 +303,7 @@ func (w *Worker) ack(m jetstream.Msg) {
 }
 
 // reply asks the host to reply "echo: <text>" to the event.
-func (w *Worker) reply(ctx context.Context, ev event, delivered uint64) error {
+func (w *Worker) reply(ctx context.Context, ev event, delivered, seq uint64) error {
 	body, err := json.Marshal(map[string]string{"event_id": ev.EventID, "content": "echo: " + ev.Text})
 	if err != nil {
 		return err
@@ -308,8 +312,9 @@ func (w *Worker) reply(ctx context.Context, ev event, delivered uint64) error {
 	defer cancel()
 	req := &nats.Msg{
 		Subject: ReplySubject(w.cfg.GatewayID),
-		Header:  nats.Header{DeliveryCountHeader: []string{strconv.FormatUint(delivered, 10)}},
-		Data:    body,
+		Header: nats.Header{DeliveryCountHeader: []string{strconv.FormatUint(delivered, 10)},
+			SequenceHeader: []string{strconv.FormatUint(seq, 10)}},
+		Data: body,
 	}
 	resp, err := w.nc.RequestMsgWithContext(ctx, req)
 	if err != nil {
