@@ -6,7 +6,8 @@
 //
 // It is the core of examples/agents/jetstream-echo and of `relay-host dev
 // --agent jetstream`, and it is written only against the public contract of
-// docs/agents-jetstream.md (stream, subjects, request and answer forms), with
+// docs/agents.md, "Scale-out: the JetStream agent" (stream, subjects, request
+// and answer forms), with
 // nats.go and the standard library, as a worker in another language would be.
 package echoworker
 
@@ -25,7 +26,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// The public contract of docs/agents-jetstream.md.
+// The public contract of docs/agents.md, "Scale-out: the JetStream agent".
 const (
 	// StreamName is the stream relay-host publishes events to.
 	StreamName = "RELAY_EVENTS"
