@@ -372,7 +372,7 @@ func TestJetStreamBacklogWaitsInTheStreamForAWorker(t *testing.T) {
 	const forwards = 60
 	const maxBytes = 24 << 10 // about 25 events of a slash command
 	r := newJSRig(t, relaytest.Options{})
-	r.startHost("--nats-max-bytes", "24KiB")
+	r.startHost("--nats-max-bytes", "24KiB", "--nats-max-age", "48h", "--nats-dedupe-window", "90s")
 	var bufs []string
 	for i := range forwards {
 		bufs = append(bufs, r.srv.Enqueue(cardsearch(t, fmt.Sprintf("91%016d", i))))
@@ -383,6 +383,15 @@ func TestJetStreamBacklogWaitsInTheStreamForAWorker(t *testing.T) {
 		}
 	}
 	_, j := r.client()
+	s, err := j.Stream(r.ctx, js.StreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := s.CachedInfo().Config; c.MaxBytes != maxBytes || c.MaxAge != 48*time.Hour || c.Duplicates != 90*time.Second || c.Replicas != 1 ||
+		c.Storage != jetstream.FileStorage || c.Retention != jetstream.LimitsPolicy {
+		t.Errorf("stream made with max bytes %d, max age %s, duplicate window %s, %d replicas, %s, %s; want the flags'",
+			c.MaxBytes, c.MaxAge, c.Duplicates, c.Replicas, c.Storage, c.Retention)
+	}
 	backlog, st := streamEvents(t, r.ctx, j)
 	t.Logf("%d forwards acked; the stream holds %d events, %d bytes, sequences %d–%d", forwards, st.Msgs, st.Bytes, st.FirstSeq, st.LastSeq)
 	switch {
@@ -765,4 +774,66 @@ func TestDevJetStreamEchoesThroughTheStream(t *testing.T) {
 func parseCount(s string) int {
 	f, _ := strconv.ParseFloat(s, 64)
 	return int(f)
+}
+
+// TestJetStreamRepliesReachEventsTheHostDidNotPublish checks the replies to
+// events in the stream that the running host did not deliver itself: one
+// published before a restart is answered because the host re-learns the
+// stream's recent events at start; one it never saw (published by another
+// process after its start) is answered once the worker names the event's
+// stream sequence, and only then.
+func TestJetStreamRepliesReachEventsTheHostDidNotPublish(t *testing.T) {
+	r := newJSRig(t, relaytest.Options{})
+	first := r.startHost()
+	buf := r.srv.Enqueue(cardsearch(t, "930000000000000001"))
+	if err := r.srv.WaitAcked(r.ctx, buf); err != nil {
+		t.Fatal(err)
+	}
+	first.signal(t, syscall.SIGTERM)
+	if code := first.wait(t); code != 0 {
+		t.Fatalf("exit %d after SIGTERM", code)
+	}
+	second := r.startHost()
+	if err := second.stderr.waitFor(r.ctx, "re-learned the events in the stream", 1); err != nil {
+		t.Fatal(err)
+	}
+	nc, j := r.client()
+	reply := func(eventID, content string, header nats.Header) map[string]any {
+		t.Helper()
+		body, _ := json.Marshal(map[string]string{"event_id": eventID, "content": content})
+		m, err := nc.RequestMsg(&nats.Msg{Subject: js.ReplySubject(testGatewayID), Data: body, Header: header}, scenarioTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ans map[string]any
+		if err := json.Unmarshal(m.Data, &ans); err != nil {
+			t.Fatalf("answer %q", m.Data)
+		}
+		return ans
+	}
+	if ans := reply(buf+"/0", "reply after a restart", nil); ans["status"] != float64(200) {
+		t.Fatalf("reply to an event published before the restart: %v", ans)
+	}
+
+	// An event this host never saw, in the stream after its start.
+	events, _ := streamEvents(t, r.ctx, j)
+	stranger := events[0].event
+	stranger["event_id"] = "test:stranger/0"
+	data, _ := json.Marshal(stranger)
+	pa, err := j.PublishMsg(r.ctx, &nats.Msg{Subject: js.EventSubject(testGatewayID, "discord"), Data: data,
+		Header: nats.Header{jetstream.MsgIDHeader: []string{"test:stranger/0"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ans := reply("test:stranger/0", "reply without a sequence", nil); ans["status"] != float64(404) {
+		t.Fatalf("reply to an unknown event without its sequence: %v, want 404", ans)
+	}
+	seq := nats.Header{js.SequenceHeader: []string{strconv.FormatUint(pa.Sequence, 10)}}
+	if ans := reply("test:stranger/0", "reply with its sequence", seq); ans["status"] != float64(200) {
+		t.Fatalf("reply naming the event's stream sequence: %v, want 200", ans)
+	}
+	waitFollowUps(t, r.ctx, r.srv, []string{"reply after a restart", "reply with its sequence"})
+	if n := followUpCount(r.srv, "reply without a sequence"); n != 0 {
+		t.Errorf("the reply answered 404 went out %d times", n)
+	}
 }

@@ -70,6 +70,13 @@ const (
 	setUpAttemptTimeout = 10 * time.Second
 	// setUpRetryWait is the pause between attempts.
 	setUpRetryWait = time.Second
+	// pullExpiry is how long one pull request stays open on the server;
+	// the server sends heartbeats at half of it, and two missed ones make
+	// the worker ask again. A server that restarted (the host's embedded
+	// one) or failed over forgets the open request, so this bounds how
+	// long a worker sits idle afterwards: 5 s, against nats.go's 30 s,
+	// for one small request every 5 s while there is nothing to do.
+	pullExpiry = 5 * time.Second
 )
 
 // Config configures a Worker. Zero fields take the defaults above.
@@ -101,6 +108,11 @@ type Worker struct {
 	cfg Config
 
 	acked, naked, termed atomic.Uint64
+
+	// lost is closed when the connection the replies in flight were asked
+	// on is lost, and replaced by a fresh channel (see watchConnection).
+	mu   sync.Mutex
+	lost chan struct{}
 }
 
 // New returns a worker over nc (connected with the credentials the host's
@@ -124,7 +136,7 @@ func New(nc *nats.Conn, cfg Config) *Worker {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Worker{nc: nc, cfg: cfg}
+	return &Worker{nc: nc, cfg: cfg, lost: make(chan struct{})}
 }
 
 // Stats returns the counts so far.
@@ -190,6 +202,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	if cons == nil {
 		return nil // ctx ended while setting up
 	}
+	stopWatch := w.watchConnection()
+	defer stopWatch()
 	sem := make(chan struct{}, w.cfg.Concurrency)
 	var wg sync.WaitGroup
 	// Each worker buffers at most 2 × its concurrency, so one worker does
@@ -206,7 +220,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			defer func() { <-sem; wg.Done() }()
 			w.handle(ctx, m)
 		}()
-	}, jetstream.PullMaxMessages(2*w.cfg.Concurrency),
+	}, jetstream.PullMaxMessages(2*w.cfg.Concurrency), jetstream.PullExpiry(pullExpiry),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			if !errors.Is(err, jetstream.ErrNoHeartbeat) || ctx.Err() == nil {
 				w.cfg.Logger.Debug("consume", "error", err)
@@ -248,6 +262,39 @@ func (w *Worker) setUp(ctx context.Context, js jetstream.JetStream) (jetstream.C
 		case <-t.C:
 		}
 	}
+}
+
+// watchConnection gives up the replies in flight whenever the connection is
+// lost: their answers may never come (the host that had them may be the
+// process that went away: relay-host's embedded server dies with it), and
+// waiting out ReplyTimeout would hold the worker's slots for that long. A
+// reply given up is handed back (Nak, or redelivered after the ack wait),
+// so the user may get it twice: at-least-once, as always. It returns what
+// stops watching.
+func (w *Worker) watchConnection() (stop func()) {
+	ch := w.nc.StatusChanged(nats.DISCONNECTED, nats.RECONNECTING, nats.CLOSED)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range ch { // closed by RemoveStatusListener
+			w.mu.Lock()
+			close(w.lost)
+			w.lost = make(chan struct{})
+			w.mu.Unlock()
+		}
+	}()
+	return func() {
+		w.nc.RemoveStatusListener(ch)
+		<-done
+	}
+}
+
+// connectionLost returns the channel closed when the current connection is
+// lost.
+func (w *Worker) connectionLost() <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.lost
 }
 
 // event is the part of the event JSON the echo worker reads.
@@ -311,6 +358,14 @@ func (w *Worker) reply(ctx context.Context, ev event, delivered, seq uint64) err
 	}
 	ctx, cancel := context.WithTimeout(ctx, w.cfg.ReplyTimeout)
 	defer cancel()
+	lost := w.connectionLost()
+	go func() {
+		select {
+		case <-lost:
+			cancel()
+		case <-ctx.Done(): // answered, timed out, or cancel at return
+		}
+	}()
 	req := &nats.Msg{
 		Subject: ReplySubject(w.cfg.GatewayID),
 		Header: nats.Header{DeliveryCountHeader: []string{strconv.FormatUint(delivered, 10)},
@@ -319,6 +374,11 @@ func (w *Worker) reply(ctx context.Context, ev event, delivered, seq uint64) err
 	}
 	resp, err := w.nc.RequestMsgWithContext(ctx, req)
 	if err != nil {
+		select {
+		case <-lost:
+			return fmt.Errorf("reply request: connection lost while waiting for the answer: %w", err)
+		default:
+		}
 		return fmt.Errorf("reply request: %w", err)
 	}
 	var a answer
