@@ -107,5 +107,5 @@ func advice(err error) string {
 	case errors.As(err, &permErr):
 		return ": it must belong to the user relay-host runs as, or to root; run `chown " + strconv.Itoa(permErr.User) + " " + permErr.Path + "` (or `chown root`)"
 	}
-	return ""
+	return jetstreamAdvice(err)
 }

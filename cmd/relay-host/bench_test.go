@@ -76,6 +76,58 @@ func TestBenchReportsEveryFigure(t *testing.T) {
 	}
 }
 
+// TestBenchJetStreamReportsEveryFigure runs a small bench through the
+// JetStream agent: the same figures, plus the echo agent's phase of the same
+// run, the ratio to it, the embedded server's added RSS and the worker's
+// count. It asserts nothing about speed.
+func TestBenchJetStreamReportsEveryFigure(t *testing.T) {
+	r := relayHost(t, "", "bench", "--agent", "jetstream", "--plugins-dir", pluginsDir(t, false), "--count", "300", "--latency-count", "100", "--json")
+	if r.code != 0 {
+		t.Fatalf("bench exit %d:\n%s", r.code, r.stderr)
+	}
+	var rep struct {
+		Agent     string  `json:"agent"`
+		Raw       phase   `json:"raw"`
+		EndToEnd  phase   `json:"end_to_end"`
+		Latency   *phase  `json:"latency"`
+		Ratio     float64 `json:"ratio"`
+		Host      memory  `json:"host_memory"`
+		Recovery  float64 `json:"recovery_ms"`
+		JetStream *struct {
+			Echo        phase   `json:"echo_end_to_end"`
+			EchoHost    memory  `json:"echo_host_memory"`
+			RatioToEcho float64 `json:"ratio_to_echo"`
+			AddedRSS    float64 `json:"added_rss_mib"`
+			Acked       int     `json:"worker_acked"`
+		} `json:"jetstream"`
+		Targets []struct {
+			Name string `json:"name"`
+			Want string `json:"want"`
+		} `json:"targets"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("bench --json printed no JSON report: %v\n%s", err, r.stdout)
+	}
+	j := rep.JetStream
+	switch {
+	case rep.Agent != "jetstream" || j == nil:
+		t.Fatalf("agent %q, jetstream figures %v", rep.Agent, j)
+	case rep.Raw.Forwards != 300 || rep.EndToEnd.Forwards != 300 || rep.EndToEnd.FollowUps != 300 || j.Echo.Forwards != 300 || j.Echo.FollowUps != 300:
+		t.Errorf("raw %+v, end to end %+v, echo %+v; want 300 forwards each, followed up", rep.Raw, rep.EndToEnd, j.Echo)
+	case rep.Latency == nil || rep.Latency.Forwards != 100:
+		t.Errorf("latency phase %+v", rep.Latency)
+	case rep.Ratio <= 0 || j.RatioToEcho <= 0 || rep.Host.RSS <= 0 || j.EchoHost.RSS <= 0 || rep.Host.PID == j.EchoHost.PID || rep.Recovery <= 0:
+		t.Errorf("ratio %v, to echo %v, host %+v, echo host %+v, recovery %v", rep.Ratio, j.RatioToEcho, rep.Host, j.EchoHost, rep.Recovery)
+	case j.Acked < 300+100:
+		t.Errorf("the worker acked %d events, want every event of the measured phases", j.Acked)
+	case len(rep.Targets) == 0 || rep.Targets[0].Want != "≥ 0.35":
+		t.Errorf("targets %+v, want the JetStream ratio target first", rep.Targets)
+	}
+	if j != nil && j.AddedRSS != rep.Host.RSS-j.EchoHost.RSS {
+		t.Errorf("added RSS %v, want %v − %v", j.AddedRSS, rep.Host.RSS, j.EchoHost.RSS)
+	}
+}
+
 type phase struct {
 	Forwards  int     `json:"forwards"`
 	FollowUps int     `json:"follow_ups"`
@@ -110,6 +162,9 @@ func TestBenchRefusesAnythingButLoopback(t *testing.T) {
 	}
 	if r := relayHost(t, "", "bench", "--mix", "everything"); r.code != exitFailure || !strings.Contains(r.stderr, "--mix") {
 		t.Errorf("bench --mix everything: exit %d, %q", r.code, r.stderr)
+	}
+	if r := relayHost(t, "", "bench", "--agent", "webhook"); r.code != exitFailure || !strings.Contains(r.stderr, "--agent") {
+		t.Errorf("bench --agent webhook: exit %d, %q", r.code, r.stderr)
 	}
 	if r := relayHost(t, "", "bench", "--count", "0"); r.code != exitUsage {
 		t.Errorf("bench --count 0: exit %d, want %d", r.code, exitUsage)

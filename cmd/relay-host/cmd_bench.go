@@ -29,6 +29,13 @@ agent API actions (POST /v1/actions send → outbound frame → the connector's
 result → the HTTP answer), as fast as --action-window requests in flight
 allow (actions/s), then at the offered --rate (request→answer latency).
 
+With --agent jetstream the host runs the JetStream agent instead: its
+embedded NATS server with file storage in a temporary directory, and an echo
+worker (examples/agents/jetstream-echo's library) in the bench process,
+connected over loopback. The same end-to-end phase first runs through a host
+with the echo agent, for comparison; the report adds both, and the RSS the
+embedded server adds to the host.
+
 Forwards/s counts a forward once it is acked and its follow-up came back.
 Each phase keeps at most --window forwards un-acked. For the memory figure of
 DESIGN §8 run the end-to-end phase for a minute: --duration 60s.
@@ -42,7 +49,7 @@ func benchCommand(ctx context.Context, env *environment, args []string) error {
 		return loadtest.ServeRawPeer(ctx, url, env.getenv("RELAY_SECRET"))
 	}
 	fs := newFlagSet(env, "bench", "bench [flags]", benchAbout)
-	var dir, addr, mix, profile string
+	var dir, addr, mix, profile, agentName string
 	fs.pluginsDirFlag(&dir)
 	fs.StringVar(&addr, "connector-addr", "127.0.0.1:0", "where the load connector listens; must be a loopback address")
 	count := fs.Int("count", loadtest.DefaultCount, "forwards in the raw and the end-to-end throughput phases")
@@ -53,6 +60,7 @@ func benchCommand(ctx context.Context, env *environment, args []string) error {
 	actionCount := fs.Int("action-count", loadtest.DefaultActionCount, "agent API actions in the unbounded actions phase; 0 skips the agent API phases")
 	actionWindow := fs.Int("action-window", loadtest.DefaultActionWindow, "agent API actions in flight in the unbounded actions phase")
 	fs.StringVar(&mix, "mix", loadtest.MixAll, "payload mix: all (slash and context-menu commands, buttons, selects, modals) or slash")
+	fs.StringVar(&agentName, "agent", "echo", "the host's agent: echo, or jetstream (its embedded NATS server and an echo worker)")
 	fs.StringVar(&profile, "cpuprofile", "", "write a CPU profile of the host under test to this file (go tool pprof)")
 	asJSON := fs.Bool("json", false, "print the report as one JSON object")
 	if err := fs.parse(args); err != nil {
@@ -80,6 +88,9 @@ func benchCommand(ctx context.Context, env *environment, args []string) error {
 	if *actionCount == 0 {
 		*actionCount = -1 // loadtest: a negative count skips the phases
 	}
+	if agentName != "echo" && agentName != loadtest.AgentJetStream {
+		return fmt.Errorf("--agent %q: bench runs echo or jetstream", agentName)
+	}
 	if err := loadtest.CheckLoopback(addr); err != nil {
 		return fmt.Errorf("--connector-addr: %w", err)
 	}
@@ -101,7 +112,7 @@ func benchCommand(ctx context.Context, env *environment, args []string) error {
 	rep, err := loadtest.Bench(ctx, loadtest.BenchConfig{
 		Exe: exe, PluginsDir: dir, ConnectorAddr: addr, Count: *count, Duration: *duration, Window: *window,
 		Rate: *rate, LatencyCount: *latencyCount, ActionCount: *actionCount, ActionWindow: *actionWindow,
-		Mix: mix, HostEnv: hostEnv, Progress: env.stderr,
+		Mix: mix, HostEnv: hostEnv, Progress: env.stderr, Agent: agentName,
 	})
 	if err != nil {
 		return err

@@ -15,7 +15,9 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/relayhost/relay-host/host/agent"
+	"github.com/relayhost/relay-host/host/agent/jetstream"
 	"github.com/relayhost/relay-host/host/edge"
+	"github.com/relayhost/relay-host/host/metrics"
 )
 
 const devAbout = `Run the whole relay on this machine: an embedded connector, the bundled
@@ -98,6 +100,7 @@ type devRun struct {
 	lf                                        logFlags
 	api                                       agentAPIConfig
 	plugins                                   pluginFlags
+	jo                                        jetstreamOptions
 	dormancy                                  devDormancy
 
 	// Built by the steps.
@@ -106,6 +109,8 @@ type devRun struct {
 	demoKey     ed25519.PrivateKey // signs the demo's samples when keys are checked
 	agent       agent.Agent
 	apiClient   *agentAPIClient // dev's own agent's, when it runs
+	metrics     *metrics.Metrics
+	dj          *devJetStream // the JetStream agent, with --agent jetstream
 	out         *devLog
 	edge        *edge.Edge
 	gatewayID   string
@@ -133,6 +138,7 @@ func (d *devRun) steps() []devStep {
 		{"agent API", d.setUpAgentAPI},
 		{"agent", d.setUpAgent},
 		{"connector", d.startConnector},
+		{"jetstream", d.startJetStream},
 		{"gateway", d.startGateway},
 		{"wait for the host", d.waitHost},
 		{"banner", d.printBanner},
@@ -172,13 +178,16 @@ func parseDev(env *environment, args []string) (*devRun, error) {
 	defaults := devIdentities()
 	fs.Var(&d.idArgs, "identity", "PLATFORM:BOT_ID the host fronts; repeatable, the first is the default (default "+defaults.String()+")")
 	fs.pluginsDirFlag(&d.dir)
-	fs.stringVar(&d.agentName, "agent", "RELAY_AGENT", agent.NameEcho, "agent that takes events: echo (dev's own: echo plus /stream, /think, /deploy), stdout or webhook (see 'relay-host run --help')")
+	fs.stringVar(&d.agentName, "agent", "RELAY_AGENT", agent.NameEcho, "agent that takes events: echo (dev's own: echo plus /stream, /think, /deploy), stdout, webhook or jetstream (see 'relay-host run --help')")
 	fs.stringVar(&d.agentURL, "agent-url", "RELAY_AGENT_URL", "", "URL the webhook agent POSTs each event to")
 	fs.stringVar(&d.listen, "listen", "RELAY_LISTEN", "", "address to serve /metrics, /healthz and /readyz on (default: off)")
 	if err := fs.agentAPIFlags(&d.api, defaultDevAgentAPIAddr); err != nil {
 		return nil, err
 	}
 	if err := d.plugins.add(fs); err != nil {
+		return nil, err
+	}
+	if err := fs.jetstreamFlags(&d.jo, "", "--agent jetstream: directory of the embedded NATS server's store and token (default: a temporary directory, removed at exit)"); err != nil {
 		return nil, err
 	}
 	fs.stringVar(&d.dormantAfter, "dormant-after", "RELAY_DORMANT_AFTER", "", "let the host go dormant after this long without activity, e.g. 5s; a request then wakes it (default: never)")
@@ -218,6 +227,7 @@ func (d *devRun) cleanup() {
 	if d.markGone != nil {
 		d.markGone()
 	}
+	d.dj.close()
 	if d.edge != nil {
 		d.edge.Close()
 	}
@@ -287,9 +297,27 @@ func (d *devRun) setUpAgent(context.Context) error {
 		d.agent = &devAgent{api: d.apiClient}
 		return nil
 	}
+	if d.agentName == jetstream.Name {
+		return d.jo.check() // the agent starts once the gateway id is known (startJetStream)
+	}
 	var err error
 	d.agent, err = newAgent(d.agentName, d.agentURL, d.env)
 	return err
+}
+
+// startJetStream starts the JetStream agent, with --agent jetstream: its
+// embedded server and dev's echo worker (startDevJetStream).
+func (d *devRun) startJetStream(ctx context.Context) error {
+	d.metrics = metrics.New()
+	if d.agentName != jetstream.Name {
+		return nil
+	}
+	var err error
+	if d.dj, err = startDevJetStream(ctx, d.env, &d.jo, d.gatewayID, d.metrics, d.logger); err != nil {
+		return err
+	}
+	d.agent = d.dj.rt.agent
+	return nil
 }
 
 // ownAgent reports whether dev runs its own agent.
@@ -330,7 +358,7 @@ func (d *devRun) startGateway(ctx context.Context) error {
 		connector: d.edge.URL(), gatewayID: d.gatewayID, secret: d.secret, identities: d.ids,
 		pluginsDir: d.dir, plugins: d.plugins, agent: d.agent, listen: d.listen, logger: d.logger,
 		ready: func(httpAddr string) { d.ready <- httpAddr },
-		trace: d.out.step, agentAPI: d.api,
+		trace: d.out.step, agentAPI: d.api, metrics: d.metrics, jetstream: d.dj.runtime(),
 		link: linkSettings{dormantAfter: d.dormancy.after}, relayTuning: d.dormancy.tuning(),
 	}
 	go func() {
@@ -446,6 +474,9 @@ func (d *devRun) printBanner(context.Context) error {
 	fmt.Fprintf(&b, "  curl -sS -w '\\n' %s/v1/actions -H 'Authorization: Bearer %s' -d '{\"op\":\"send\",\"chat_id\":\"%s\",\"content\":\"hello from curl\"}'\n",
 		curlAPI, d.api.token, devDemoChat)
 	out.notef("%s", strings.TrimRight(b.String(), "\n"))
+	if d.dj != nil {
+		out.notef("%s", d.dj.banner())
+	}
 	d.dormancy.connect(e, d.metricsAddr)
 	return nil
 }

@@ -10,6 +10,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/relayhost/relay-host/host/agent"
+	"github.com/relayhost/relay-host/host/agent/jetstream"
+	"github.com/relayhost/relay-host/host/metrics"
 	"github.com/relayhost/relay-host/host/relay"
 )
 
@@ -119,16 +121,20 @@ func runCommand(ctx context.Context, env *environment, args []string) error {
 	var lf logFlags
 	var ctl controlFlags
 	var api agentAPIConfig
+	var jo jetstreamOptions
 	fs.stringVar(&connector, "connector", "RELAY_CONNECTOR_URL", "", "connector URL, e.g. https://connector.example (required)")
 	fs.stringVar(&gatewayID, "gateway-id", "RELAY_GATEWAY_ID", "", "this gateway's id at the connector")
 	fs.stringVar(&secretFile, "secret-file", "RELAY_SECRET_FILE", "", "file holding the per-gateway secret (or set $RELAY_SECRET)")
 	fs.envNames["identity"] = "RELAY_IDENTITIES"
 	fs.Var(&idArgs, "identity", "PLATFORM:BOT_ID the gateway fronts, e.g. discord:123456789012345678; repeatable (or comma-separated), the first is the default (required)")
 	fs.pluginsDirFlag(&dir)
-	fs.stringVar(&agentName, "agent", "RELAY_AGENT", agent.NameStdout, "agent that takes events: echo (replies \"echo: <text>\"), stdout (JSON lines on standard output, no replies) or webhook (POST to --agent-url)")
+	fs.stringVar(&agentName, "agent", "RELAY_AGENT", agent.NameStdout, "agent that takes events: echo (replies \"echo: <text>\"), stdout (JSON lines on standard output, no replies), webhook (POST to --agent-url) or jetstream (publish to NATS JetStream for workers, see --nats-*)")
 	fs.stringVar(&agentURL, "agent-url", "RELAY_AGENT_URL", "", "URL the webhook agent POSTs each event to; a JSON answer {\"reply\": \"…\", \"actions\": […]} is sent back and run")
 	fs.stringVar(&listen, "listen", "RELAY_LISTEN", "", "address to serve /metrics, /healthz, /readyz and /wake on, e.g. 127.0.0.1:9090 (default: off)")
 	if err := fs.agentAPIFlags(&api, ""); err != nil {
+		return err
+	}
+	if err := fs.jetstreamFlags(&jo, jetstream.DefaultDataDir, "--agent jetstream: directory of the embedded NATS server's store and token"); err != nil {
 		return err
 	}
 	var pf pluginFlags
@@ -182,10 +188,6 @@ func runCommand(ctx context.Context, env *environment, args []string) error {
 	case gatewayID == "":
 		logger.Warn("no --gateway-id or secret: dialing the connector without credentials (only a development connector accepts that)")
 	}
-	ag, err := newAgent(agentName, agentURL, env)
-	if err != nil {
-		return err
-	}
 	if err := api.prepareRun(env, logger); err != nil {
 		return err
 	}
@@ -196,9 +198,16 @@ func runCommand(ctx context.Context, env *environment, args []string) error {
 	}
 	defer stopProfile()
 	defer startPolicies(logger, plan)()
+	m := metrics.New()
+	ag, jsr, err := setupAgent(ctx, env, agentName, agentURL, &jo, gatewayID, m, logger)
+	if err != nil {
+		return err
+	}
+	defer jsr.close()
 	return runGateway(ctx, gatewayConfig{
 		connector: connector, gatewayID: gatewayID, secret: secret, identities: ids,
 		pluginsDir: dir, pluginUser: plugUser, plugins: pf, agent: ag, listen: listen, logger: logger, link: plan.link, agentAPI: api,
+		metrics: m, jetstream: jsr,
 	})
 }
 
@@ -238,5 +247,5 @@ func newAgent(name, url string, env *environment) (agent.Agent, error) {
 		}
 		return agent.NewWebhook(url, "relay-host/"+version)
 	}
-	return nil, fmt.Errorf("--agent %q: want echo, stdout or webhook", name)
+	return nil, fmt.Errorf("--agent %q: want echo, stdout, webhook or jetstream", name)
 }

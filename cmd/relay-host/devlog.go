@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/relayhost/relay-host/host"
+	"github.com/relayhost/relay-host/host/agent/jetstream"
 	"github.com/relayhost/relay-host/host/edge"
 	"github.com/relayhost/relay-host/internal/notify"
 	"github.com/relayhost/relay-host/pluginapi"
@@ -303,6 +304,9 @@ func (l *devLog) describeAgent(s host.Step) (label, code, text string) {
 			edge.OneLine(s.Event.Text))
 	case s.Err != nil:
 		return "agent", ansiRed, fmt.Sprintf("%s agent failed: %v (the forward stays un-acked for redelivery)", l.agentName, s.Err)
+	case s.Reply == "" && more == "" && l.agentName == jetstream.Name:
+		return "agent", ansiGreen, fmt.Sprintf("jetstream agent stored %q in stream %s as %s (a worker replies)",
+			edge.OneLine(s.Event.Text), jetstream.StreamName, s.EventID)
 	case s.Reply == "" && more == "":
 		return "agent", ansiGreen, fmt.Sprintf("%s agent took %q, no reply", l.agentName, edge.OneLine(s.Event.Text))
 	case s.Reply == "":

@@ -56,6 +56,12 @@ type gatewayConfig struct {
 	link linkSettings
 	// agentAPI configures the agent API (agentapi.go).
 	agentAPI agentAPIConfig
+	// metrics, when set, are the gateway's metrics (the JetStream agent
+	// registers its own on them first); nil makes new ones.
+	metrics *metrics.Metrics
+	// jetstream, when set, is the running JetStream agent: its workers'
+	// requests are answered through the agent API core.
+	jetstream *jetstreamRuntime
 }
 
 // runGateway runs the gateway until ctx ends (clean shutdown, nil) or the
@@ -65,7 +71,10 @@ func runGateway(ctx context.Context, cfg gatewayConfig) error {
 		defer ln.Close() // closed by the server's shutdown too; this covers a failed start
 	}
 	log := cfg.logger
-	m := metrics.New()
+	m := cfg.metrics
+	if m == nil {
+		m = metrics.New()
+	}
 	start := time.Now()
 	mgr, err := plugins.Open(ctx, cfg.plugins.config(plugins.Config{Dir: cfg.pluginsDir, Logger: log, Observer: pluginMetrics{m}, User: cfg.pluginUser}))
 	if err != nil {
@@ -112,10 +121,15 @@ func runGateway(ctx context.Context, cfg gatewayConfig) error {
 		defer cancel()
 		api.stop(sctx, log)
 	}()
+	stopJetStream, err := attachJetStream(cfg, svc)
+	if err != nil {
+		return err
+	}
+	defer stopJetStream()
 
 	httpAddr := ""
 	if cfg.listen != "" {
-		srv, addr, err := serveHTTP(cfg.listen, m, client, mgr, log)
+		srv, addr, err := serveHTTP(cfg.listen, m, client, mgr, agentReadiness(cfg.agent), log)
 		if err != nil {
 			return err
 		}
@@ -199,8 +213,10 @@ const (
 	listenMaxHeaderBytes = 16 << 10
 )
 
-// serveHTTP serves /metrics, /healthz and /readyz on addr.
-func serveHTTP(addr string, m *metrics.Metrics, client *relay.Client, mgr *plugins.Manager, log hclog.Logger) (*http.Server, string, error) {
+// serveHTTP serves /metrics, /healthz, /readyz and /wake on addr.
+// agentReady, when set, is the agent's own readiness (the JetStream
+// agent's), which /readyz reports under "agent".
+func serveHTTP(addr string, m *metrics.Metrics, client *relay.Client, mgr *plugins.Manager, agentReady func() (bool, string), log hclog.Logger) (*http.Server, string, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, "", fmt.Errorf("--listen %s: %w", addr, err)
@@ -221,6 +237,7 @@ func serveHTTP(addr string, m *metrics.Metrics, client *relay.Client, mgr *plugi
 			Degraded  bool          `json:"degraded"`
 			Dormant   bool          `json:"dormant"`
 			Reasons   []string      `json:"reasons,omitempty"`
+			Agent     string        `json:"agent,omitempty"`
 		}{Connector: client.State().String(), Dormant: client.Dormant()}
 		status.Plugins, status.Reasons = pluginReadiness(r.Context(), mgr)
 		status.Degraded = len(status.Reasons) > 0
@@ -228,6 +245,13 @@ func serveHTTP(addr string, m *metrics.Metrics, client *relay.Client, mgr *plugi
 			status.Reasons = append(status.Reasons, dormantReason)
 		}
 		status.Ready = client.Ready() && mgr.Healthy()
+		if agentReady != nil {
+			ok, why := agentReady()
+			status.Ready, status.Agent = status.Ready && ok, why
+			if !ok {
+				status.Reasons = append(status.Reasons, "agent: "+why)
+			}
+		}
 		w.Header().Set("Content-Type", "application/json")
 		if !status.Ready {
 			w.WriteHeader(http.StatusServiceUnavailable)

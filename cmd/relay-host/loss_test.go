@@ -134,6 +134,9 @@ type lossRig struct {
 	plugins  string
 	body     map[string]any
 	extra    []string // more flags for every host
+	// hostArgs choose the agent of startHost; nil: the webhook agent at
+	// agentURL.
+	hostArgs []string
 
 	mu        sync.Mutex
 	hosts     []*process
@@ -144,11 +147,14 @@ type lossRig struct {
 	stop      chan struct{}
 }
 
-func newLossRig(t *testing.T) *lossRig {
+func newLossRig(t *testing.T) *lossRig { return newLossRigWith(t, relaytest.Options{}) }
+
+// newLossRigWith is newLossRig with a connector made with opts.
+func newLossRigWith(t *testing.T, opts relaytest.Options) *lossRig {
 	t.Helper()
 	r := &lossRig{t: t, ctx: testCtx(t), secret: secretFile(t), plugins: pluginsDir(t, false),
 		byBuffer: map[string]string{}, byID: map[string]string{}}
-	r.srv = connector(t, relaytest.Options{})
+	r.srv = connector(t, opts)
 	r.agent = &lossAgent{t: t, srv: r.srv, rig: r, taken: map[string]int{}}
 	hs := httptest.NewServer(r.agent)
 	t.Cleanup(hs.Close)
@@ -163,8 +169,12 @@ func newLossRig(t *testing.T) *lossRig {
 func (r *lossRig) startHost() *process {
 	r.t.Helper()
 	dials := r.srv.Dials()
-	args := append(runArgs(r.srv, r.secret, r.plugins, "--agent", "webhook", "--agent-url", r.agentURL, "--log-level", "info"), r.extra...)
-	p := start(r.t, nil, args...)
+	agentArgs := r.hostArgs
+	if agentArgs == nil {
+		agentArgs = []string{"--agent", "webhook", "--agent-url", r.agentURL}
+	}
+	args := append(append(append([]string(nil), agentArgs...), "--log-level", "info"), r.extra...)
+	p := start(r.t, nil, runArgs(r.srv, r.secret, r.plugins, args...)...)
 	if err := r.srv.WaitHandshake(r.ctx, dials+1); err != nil {
 		r.t.Fatalf("the host did not connect: %v\n%s", err, p.stderr.String())
 	}
@@ -185,6 +195,10 @@ func (r *lossRig) enqueue() {
 		body[k] = v
 	}
 	body["id"] = id
+	// The text ("/cardsearch <id>") names the forward too, so that a
+	// reply to its event can be told from the others'.
+	body["data"] = map[string]any{"type": 1, "name": "cardsearch", "id": "771825006014889984",
+		"options": []any{map[string]any{"type": 3, "name": "cardname", "value": id}}}
 	b, err := json.Marshal(body)
 	if err != nil {
 		r.t.Error(err)
@@ -445,4 +459,5 @@ func TestNoBufferedForwardIsLost(t *testing.T) {
 			r.check(tt.name)
 		})
 	}
+	t.Run("jetstream agent: host and its embedded server killed with SIGKILL, a worker killed mid-event", testJetStreamLoss)
 }

@@ -32,6 +32,7 @@ var bins struct {
 	plugins    string // the bundled plugins
 	testPlugin string // a scriptable plugin serving platform "test"
 	github     string // the GitHub example plugin
+	jsWorker   string // examples/agents/jetstream-echo
 }
 
 func TestMain(m *testing.M) {
@@ -49,6 +50,7 @@ func TestMain(m *testing.M) {
 		{filepath.Join(bins.plugins, "relay-plugin-twilio"), "../../plugins/twilio", ""},
 		{filepath.Join(dir, "testplugin"), "../../host/plugins/testdata/testplugin", "-X main.name=test -X main.platforms=test"},
 		{filepath.Join(dir, "github"), "../../examples/plugins/github", ""},
+		{filepath.Join(dir, "jetstream-echo"), "../../examples/agents/jetstream-echo", ""},
 	} {
 		args := []string{"build", "-o", b.out}
 		if raceEnabled {
@@ -66,6 +68,7 @@ func TestMain(m *testing.M) {
 	}
 	bins.testPlugin = filepath.Join(dir, "testplugin")
 	bins.github = filepath.Join(dir, "github")
+	bins.jsWorker = filepath.Join(dir, "jetstream-echo")
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)

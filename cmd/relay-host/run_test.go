@@ -320,7 +320,7 @@ func TestRunConfigurationErrors(t *testing.T) {
 		{"gateway id without secret", nil, []string{"run", "--connector", srv.URL(), "--identity", "discord:1", "--gateway-id", "gw"}, exitFailure, "no secret"},
 		{"missing secret file", nil, []string{"run", "--connector", srv.URL(), "--identity", "discord:1", "--gateway-id", "gw", "--secret-file", "/nonexistent/secret"}, exitFailure, "--secret-file"},
 		{"webhook without url", nil, runArgs(srv, secret, plugins, "--agent", "webhook"), exitFailure, "--agent-url"},
-		{"unknown agent", nil, runArgs(srv, secret, plugins, "--agent", "gpt"), exitFailure, "want echo, stdout or webhook"},
+		{"unknown agent", nil, runArgs(srv, secret, plugins, "--agent", "gpt"), exitFailure, "want echo, stdout, webhook or jetstream"},
 		{"missing plugins dir", nil, runArgs(srv, secret, "/nonexistent/plugins"), exitFailure, "does not exist"},
 		{"listen address taken", nil, runArgs(srv, secret, plugins, "--listen", busy.Addr().String()), exitFailure, "--listen"},
 		{"bad log level", nil, runArgs(srv, secret, plugins, "--log-level", "loud"), exitFailure, "--log-level"},

@@ -45,14 +45,20 @@ type hostArgs struct {
 	// loopback port with this token.
 	agentAPIToken string
 	extraEnv      []string
+	// agentArgs choose the agent; nil: --agent echo.
+	agentArgs []string
 }
 
 // startHost starts `relay-host run` against the connector with the echo
 // agent and JSON logs at info, which it parses for the plugin start time
 // and the agent API's address. The child dies with the bench (Pdeathsig).
 func startHost(a hostArgs) (*hostProcess, error) {
-	args := []string{"run", "--connector", a.connectorURL, "--gateway-id", a.gatewayID,
-		"--identity", "discord:" + a.botID, "--agent", "echo", "--log-format", "json", "--log-level", "info"}
+	agentArgs := a.agentArgs
+	if agentArgs == nil {
+		agentArgs = []string{"--agent", "echo"}
+	}
+	args := append([]string{"run", "--connector", a.connectorURL, "--gateway-id", a.gatewayID,
+		"--identity", "discord:" + a.botID, "--log-format", "json", "--log-level", "info"}, agentArgs...)
 	if a.pluginsDir != "" {
 		args = append(args, "--plugins-dir", a.pluginsDir)
 	}

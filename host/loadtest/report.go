@@ -27,6 +27,14 @@ func (r *Report) WriteText(w io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(&b, "\nratio end to end / raw: %.2f\n", r.Ratio)
+	if j := r.JetStream; j != nil {
+		fmt.Fprintf(&b, "agent: jetstream (embedded NATS server, file store; an echo worker in the bench process, %d events at once, acked %d)\n",
+			j.WorkerConcurrency, j.WorkerAcked)
+		fmt.Fprintf(&b, "same phase with the echo agent: %.0f forwards/s, p99 %.2f ms; jetstream / echo: %.2f\n",
+			j.EchoEndToEnd.PerSecond, j.EchoEndToEnd.P99ms, j.RatioToEcho)
+		fmt.Fprintf(&b, "RSS added by the embedded server: %.1f MiB (host %.1f MiB with jetstream, %.1f MiB with echo)\n",
+			j.AddedRSSMiB, r.Host.RSSMiB, j.EchoHost.RSSMiB)
+	}
 	fmt.Fprintf(&b, "CPU µs per forward: raw: connector %.1f, raw peer %.1f; end to end: connector %.1f, host %.1f, Discord plugin %.1f\n\n",
 		r.Raw.CPU.Bench, r.Raw.CPU.Peer, r.EndToEnd.CPU.Bench, r.EndToEnd.CPU.Peer, r.EndToEnd.CPU.Discord)
 

@@ -36,6 +36,7 @@ func run(args []string) error {
 	creds := fs.String("nats-creds", "", "NATS credentials file (a cluster with decentralised auth)")
 	gatewayID := fs.String("gateway-id", "", "the relay-host gateway id whose events to take (required)")
 	concurrency := fs.Int("concurrency", echoworker.DefaultConcurrency, "events handled at once by this copy")
+	ackWait := fs.Duration("ack-wait", echoworker.DefaultAckWait, "how long an event taken by a worker waits for its ack before it goes to another worker; every copy must use the same value (it is the shared consumer's setting)")
 	verbose := fs.Bool("v", false, "log each failure")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -74,7 +75,7 @@ func run(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	w := echoworker.New(nc, echoworker.Config{GatewayID: *gatewayID, Concurrency: *concurrency, Logger: log})
+	w := echoworker.New(nc, echoworker.Config{GatewayID: *gatewayID, Concurrency: *concurrency, AckWait: *ackWait, Logger: log})
 	log.Info("taking events", "gateway_id", *gatewayID, "filter", echoworker.EventsFilter(*gatewayID), "consumer", echoworker.ConsumerName)
 	if err := w.Run(ctx); err != nil {
 		return err

@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Endpoints a Caller is asked for: the agent API's POST /v1/actions and
@@ -42,6 +44,13 @@ const (
 	// event); a value above 1 counts as a redelivery seen by the actions
 	// path. The echo worker sets it.
 	DeliveryCountHeader = "Relay-Delivery-Count"
+	// SequenceHeader is the header a worker may set on a reply request
+	// with its event's stream sequence (from the message's metadata): a
+	// reply by event_id to an event the host no longer remembers (one
+	// published before it restarted, or more than the agent API's event
+	// memory ago: a long backlog) is then answered after the host read
+	// the event back from the stream (WithRecall). The echo worker sets it.
+	SequenceHeader = "Relay-Stream-Sequence"
 	// recentReplies is how many event ids of successful replies the
 	// responder remembers to notice a second reply to the same event (a
 	// worker that replied and then failed to ack, so the event came back):
@@ -76,6 +85,15 @@ func WithMaxConcurrent(n int) ActionsOption {
 	}
 }
 
+// WithRecall lets the responder answer a reply to an event the Caller does
+// not know: when a reply request answered 404 carries SequenceHeader, the
+// event stored at that sequence is read from the stream (it must be this
+// gateway's, with the request's event_id), handed to remember (its JSON
+// form), and the request is run again.
+func WithRecall(js jetstream.JetStream, remember func(data []byte)) ActionsOption {
+	return func(r *responder) { r.recallJS, r.remember = js, remember }
+}
+
 // WithCallTimeout sets the backstop for one Call (default
 // DefaultCallTimeout).
 func WithCallTimeout(d time.Duration) ActionsOption {
@@ -96,6 +114,10 @@ type responder struct {
 	sem     chan struct{}
 	stopped chan struct{}
 	recent  *recentSet
+	gateway string
+
+	recallJS jetstream.JetStream // nil: no recall (WithRecall)
+	remember func(data []byte)
 
 	mu     sync.Mutex
 	closed bool
@@ -130,6 +152,7 @@ func ServeActions(ctx context.Context, nc *nats.Conn, gatewayID string, caller C
 		timeout: DefaultCallTimeout,
 		stopped: make(chan struct{}),
 		recent:  newRecentSet(recentReplies),
+		gateway: gatewayID,
 	}
 	for _, o := range opts {
 		o(r)
@@ -213,12 +236,17 @@ func (r *responder) serve(endpoint string, m *nats.Msg) {
 	if !json.Valid(m.Data) {
 		status, answer = 400, map[string]any{"success": false, "error": "body is not JSON"}
 	} else {
-		r.noticeRedelivery(endpoint, m)
+		id := ""
+		if endpoint == EndpointReply {
+			id = eventIDOf(m.Data)
+		}
+		r.noticeRedelivery(endpoint, m, id)
 		status, answer = r.call(endpoint, m.Data)
-		if endpoint == EndpointReply && status == 200 {
-			if id := eventIDOf(m.Data); id != "" {
-				r.recent.add(id)
-			}
+		if id != "" && status == http.StatusNotFound && r.recall(m, id) {
+			status, answer = r.call(endpoint, m.Data)
+		}
+		if id != "" && status == http.StatusOK {
+			r.recent.add(id)
 		}
 	}
 	// Counted before the answer leaves, so whoever saw the answer sees it
@@ -244,16 +272,41 @@ func (r *responder) call(endpoint string, body []byte) (status int, answer map[s
 	return r.caller.Call(ctx, endpoint, body)
 }
 
+// recallTimeout bounds reading one event back from the stream: a round
+// trip to the stream's leader.
+const recallTimeout = 5 * time.Second
+
+// recall reads the event a reply request names (id) back from the stream
+// at the sequence the request carries, and has the Caller's side remember
+// it. It reports whether it did.
+func (r *responder) recall(m *nats.Msg, id string) bool {
+	if r.recallJS == nil {
+		return false
+	}
+	seq, err := strconv.ParseUint(m.Header.Get(SequenceHeader), 10, 64)
+	if err != nil || seq == 0 {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, recallTimeout)
+	defer cancel()
+	data, err := EventAt(ctx, r.recallJS, r.gateway, seq, id)
+	if err != nil {
+		r.log.Debug("reply to an unknown event: not recalled from the stream", "event_id", id, "sequence", seq, "error", err)
+		return false
+	}
+	r.remember(data)
+	return true
+}
+
 // noticeRedelivery reports a request that comes from a redelivered event.
-func (r *responder) noticeRedelivery(endpoint string, m *nats.Msg) {
+// id is the event_id of a reply ("" otherwise).
+func (r *responder) noticeRedelivery(endpoint string, m *nats.Msg, id string) {
 	if n, err := strconv.Atoi(m.Header.Get(DeliveryCountHeader)); err == nil && n > 1 {
 		r.obs.ActionRedelivered(endpoint)
 		return
 	}
-	if endpoint == EndpointReply {
-		if id := eventIDOf(m.Data); id != "" && r.recent.has(id) {
-			r.obs.ActionRedelivered(endpoint)
-		}
+	if id != "" && r.recent.has(id) {
+		r.obs.ActionRedelivered(endpoint)
 	}
 }
 

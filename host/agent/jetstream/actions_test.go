@@ -366,3 +366,80 @@ func TestServeActionsCountsBeforeAnswering(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A reply to an event the caller does not know is answered once the event,
+// read back from the stream at the sequence the worker names, was handed to
+// the remember function; a sequence holding another event, another
+// gateway's event, or no sequence at all leaves the 404.
+func TestServeActionsRecallsAnEventFromTheStream(t *testing.T) {
+	e := startServer(t, t.TempDir())
+	nc := connect(t, e, "responder")
+	worker := connect(t, e, "worker")
+	p, j := newPublisher(t, e, nil)
+	other, err := js.NewPublisher(nc, js.PublisherConfig{GatewayID: "other"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxFor(t)
+	for _, ev := range []struct {
+		pub *js.Publisher
+		id  string
+	}{{p, "ev-1/0"}, {other, "ev-other/0"}, {p, "ev-2/0"}} { // sequences 1, 2, 3
+		if _, err := ev.pub.Publish(ctx, ev.id, "discord", []byte(fmt.Sprintf(`{"event_id":%q,"text":"hi"}`, ev.id))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	known := map[string]bool{}
+	var remembered []string
+	caller := callerFunc(func(_ context.Context, _ string, body []byte) (int, map[string]any) {
+		var req struct {
+			EventID string `json:"event_id"`
+		}
+		json.Unmarshal(body, &req)
+		mu.Lock()
+		defer mu.Unlock()
+		if !known[req.EventID] {
+			return 404, map[string]any{"success": false, "error": "unknown event_id"}
+		}
+		return 200, map[string]any{"success": true}
+	})
+	remember := func(data []byte) {
+		var ev struct {
+			EventID string `json:"event_id"`
+		}
+		json.Unmarshal(data, &ev)
+		mu.Lock()
+		defer mu.Unlock()
+		known[ev.EventID] = true
+		remembered = append(remembered, ev.EventID)
+	}
+	stop, err := js.ServeActions(ctx, nc, "gw", caller, js.WithRecall(j, remember))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	seq := func(n string) nats.Header { return nats.Header{js.SequenceHeader: []string{n}} }
+	for _, tc := range []struct {
+		name   string
+		body   string
+		header nats.Header
+		want   float64
+	}{
+		{"no sequence", `{"event_id":"ev-1/0","content":"x"}`, nil, 404},
+		{"a sequence holding another event", `{"event_id":"ev-1/0","content":"x"}`, seq("3"), 404},
+		{"another gateway's event", `{"event_id":"ev-other/0","content":"x"}`, seq("2"), 404},
+		{"a sequence past the end", `{"event_id":"ev-1/0","content":"x"}`, seq("99"), 404},
+		{"the event's sequence", `{"event_id":"ev-1/0","content":"x"}`, seq("1"), 200},
+		{"now remembered", `{"event_id":"ev-1/0","content":"x"}`, nil, 200},
+	} {
+		if got := request(t, worker, "relay.v1.reply.gw", tc.body, tc.header); got["status"] != tc.want {
+			t.Errorf("%s: answer %v, want status %v", tc.name, got, tc.want)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(remembered) != "[ev-1/0]" {
+		t.Fatalf("remembered %v, want only ev-1/0", remembered)
+	}
+}

@@ -42,7 +42,7 @@ type clusterNode struct {
 
 // startCluster starts three nats-server nodes with JetStream as one cluster
 // on loopback, token auth on the client ports, as an operator would run
-// them (docs/agents-jetstream.md), in this process.
+// them (docs/agents.md, "An external cluster"), in this process.
 func startCluster(t *testing.T, token string) []*clusterNode {
 	t.Helper()
 	routePorts := freePorts(t, 3)

@@ -18,10 +18,10 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 )
 
-// The nats-server configurations in docs/agents-jetstream.md are ones
+// The nats-server configurations in docs/agents.md are ones
 // nats-server accepts: a three-node JetStream cluster with token auth.
 func TestDocsClusterConfigsParse(t *testing.T) {
-	doc, err := os.ReadFile("../../../docs/agents-jetstream.md")
+	doc, err := os.ReadFile("../../../docs/agents.md")
 	if err != nil {
 		t.Fatal(err)
 	}

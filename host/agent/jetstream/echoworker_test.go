@@ -322,3 +322,47 @@ func TestEchoWorkerStopFinishesReplyInProgress(t *testing.T) {
 		t.Fatalf("replies %q, want one", got)
 	}
 }
+
+// The worker names its event's stream sequence on each reply: a host that
+// does not remember the event (it restarted) reads it back from the stream
+// and answers, and the event is acked on the first delivery.
+func TestEchoWorkerReplyNamesTheStreamSequence(t *testing.T) {
+	var mu sync.Mutex
+	known := map[string]bool{}
+	l := newReplyLog(func(id string, _ int) (int, map[string]any) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !known[id] {
+			return 404, map[string]any{"success": false, "error": "unknown event_id " + id}
+		}
+		return ok()
+	})
+	e := startServer(t, t.TempDir())
+	p, j := newPublisher(t, e, nil)
+	remember := func(data []byte) {
+		var ev struct {
+			EventID string `json:"event_id"`
+		}
+		json.Unmarshal(data, &ev)
+		mu.Lock()
+		known[ev.EventID] = true
+		mu.Unlock()
+	}
+	stop, err := js.ServeActions(context.Background(), connect(t, e, "responder"), "gw", l, js.WithRecall(j, remember))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	publishEvents(t, p, "old-1/0", "old-2/0")
+	w, stopW := runWorker(t, connect(t, e, "worker"), echoworker.Config{GatewayID: "gw"})
+	consumerSettled(t, e, 2)
+	stopW()
+	if st := w.Stats(); st.Acked != 2 || st.Naked != 0 {
+		t.Fatalf("stats %+v, want both acked at the first delivery", st)
+	}
+	for _, id := range []string{"old-1/0", "old-2/0"} {
+		if got := l.calls(id); len(got) != 2 {
+			t.Errorf("event %s: caller asked %d times, want 2 (unknown, then recalled)", id, len(got))
+		}
+	}
+}

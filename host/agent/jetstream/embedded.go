@@ -117,6 +117,21 @@ func (e *DataDirInUseError) Error() string {
 
 var errDirLocked = errors.New("locked")
 
+// StartError is an embedded server that stopped while starting, with the
+// server's own reason (e.g. its listen address already in use).
+type StartError struct {
+	Listen, DataDir string
+	Reason          string
+}
+
+func (e *StartError) Error() string {
+	return fmt.Sprintf("start nats server on %s (store %s): %s", e.Listen, e.DataDir, e.Reason)
+}
+
+// AddrInUse reports whether the server could not listen because another
+// process holds the address.
+func (e *StartError) AddrInUse() bool { return strings.Contains(e.Reason, "address already in use") }
+
 // Embedded is a running in-process nats-server with JetStream.
 type Embedded struct {
 	srv       *server.Server
@@ -204,7 +219,7 @@ func startEmbedded(cfg EmbeddedConfig, host string, port int) (*Embedded, error)
 		if msg := logs.lastFatal(); msg != "" {
 			srv.Shutdown()
 			srv.WaitForShutdown()
-			return nil, fmt.Errorf("start nats server on %s (store %s): %s", cfg.Listen, cfg.DataDir, msg)
+			return nil, &StartError{Listen: cfg.Listen, DataDir: cfg.DataDir, Reason: msg}
 		}
 		if time.Now().After(deadline) {
 			srv.Shutdown()

@@ -137,6 +137,10 @@ func TestEmbeddedPortInUse(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), addr) {
 		t.Fatalf("StartEmbedded on a busy port: %v, want an error naming %s", err, addr)
 	}
+	var se *js.StartError
+	if !errors.As(err, &se) || !se.AddrInUse() {
+		t.Fatalf("StartEmbedded on a busy port: %#v, want a *StartError saying the address is in use", err)
+	}
 	if took := time.Since(start); took > waitLimit {
 		t.Fatalf("took %s to fail", took)
 	}

@@ -65,7 +65,7 @@ func (c StreamConfig) withDefaults() StreamConfig {
 func (c StreamConfig) streamConfig() jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name:         StreamName,
-		Description:  "relay-host events (docs/agents-jetstream.md)",
+		Description:  "relay-host events (docs/agents.md, Scale-out: the JetStream agent)",
 		Subjects:     []string{StreamSubjects},
 		Retention:    jetstream.LimitsPolicy,
 		Storage:      jetstream.FileStorage,

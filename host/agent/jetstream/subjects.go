@@ -6,7 +6,8 @@ import (
 	"strings"
 )
 
-// Names of the stream and subjects, as docs/agents-jetstream.md gives them to
+// Names of the stream and subjects, as docs/agents.md ("Scale-out: the
+// JetStream agent") gives them to
 // worker authors. They are a contract: workers in any language hard-code them.
 const (
 	// StreamName is the one stream every gateway's events go to.

@@ -6,7 +6,8 @@
 //
 // It is the core of examples/agents/jetstream-echo and of `relay-host dev
 // --agent jetstream`, and it is written only against the public contract of
-// docs/agents-jetstream.md (stream, subjects, request and answer forms), with
+// docs/agents.md, "Scale-out: the JetStream agent" (stream, subjects, request
+// and answer forms), with
 // nats.go and the standard library, as a worker in another language would be.
 package echoworker
 
@@ -25,7 +26,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// The public contract of docs/agents-jetstream.md.
+// The public contract of docs/agents.md, "Scale-out: the JetStream agent".
 const (
 	// StreamName is the stream relay-host publishes events to.
 	StreamName = "RELAY_EVENTS"
@@ -34,6 +35,10 @@ const (
 	// DeliveryCountHeader carries the event's delivery count on a reply
 	// request, so the host can count redeliveries.
 	DeliveryCountHeader = "Relay-Delivery-Count"
+	// SequenceHeader carries the event's stream sequence on a reply
+	// request, so the host can read back an event it no longer remembers
+	// (published before it restarted, or long ago in a backlog).
+	SequenceHeader = "Relay-Stream-Sequence"
 )
 
 // Worker defaults.
@@ -59,6 +64,19 @@ const (
 	// DefaultNakDelay is how long a failed event waits before redelivery:
 	// long enough for a link blip to pass, short for a chat.
 	DefaultNakDelay = 5 * time.Second
+	// setUpAttemptTimeout bounds one attempt to create the consumer: a
+	// cluster creates a replicated consumer (a Raft group of its own) in
+	// well under a second when healthy, seconds while electing leaders.
+	setUpAttemptTimeout = 10 * time.Second
+	// setUpRetryWait is the pause between attempts.
+	setUpRetryWait = time.Second
+	// pullExpiry is how long one pull request stays open on the server;
+	// the server sends heartbeats at half of it, and two missed ones make
+	// the worker ask again. A server that restarted (the host's embedded
+	// one) or failed over forgets the open request, so this bounds how
+	// long a worker sits idle afterwards: 5 s, against nats.go's 30 s,
+	// for one small request every 5 s while there is nothing to do.
+	pullExpiry = 5 * time.Second
 )
 
 // Config configures a Worker. Zero fields take the defaults above.
@@ -90,6 +108,11 @@ type Worker struct {
 	cfg Config
 
 	acked, naked, termed atomic.Uint64
+
+	// lost is closed when the connection the replies in flight were asked
+	// on is lost, and replaced by a fresh channel (see watchConnection).
+	mu   sync.Mutex
+	lost chan struct{}
 }
 
 // New returns a worker over nc (connected with the credentials the host's
@@ -113,7 +136,7 @@ func New(nc *nats.Conn, cfg Config) *Worker {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Worker{nc: nc, cfg: cfg}
+	return &Worker{nc: nc, cfg: cfg, lost: make(chan struct{})}
 }
 
 // Stats returns the counts so far.
@@ -162,7 +185,8 @@ func (w *Worker) ConsumerConfig() jetstream.ConsumerConfig {
 }
 
 // Run takes events until ctx ends. It returns nil after ctx ended, or an
-// error when the consumer cannot be set up. On the way out, replies already
+// error when the consumer cannot be set up (a cluster that does not answer
+// in time is asked again until ctx ends; a missing stream is an error). On the way out, replies already
 // asked for are waited for (up to ReplyTimeout) and their events acked, so
 // no user gets a reply twice; events taken but not started are handed back
 // (Nak) so another worker takes them at once.
@@ -171,10 +195,15 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("jetstream context: %w", err)
 	}
-	cons, err := js.CreateOrUpdateConsumer(ctx, StreamName, w.ConsumerConfig())
+	cons, err := w.setUp(ctx, js)
 	if err != nil {
-		return fmt.Errorf("create consumer %s on stream %s: %w", ConsumerName, StreamName, err)
+		return err
 	}
+	if cons == nil {
+		return nil // ctx ended while setting up
+	}
+	stopWatch := w.watchConnection()
+	defer stopWatch()
 	sem := make(chan struct{}, w.cfg.Concurrency)
 	var wg sync.WaitGroup
 	// Each worker buffers at most 2 × its concurrency, so one worker does
@@ -191,7 +220,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			defer func() { <-sem; wg.Done() }()
 			w.handle(ctx, m)
 		}()
-	}, jetstream.PullMaxMessages(2*w.cfg.Concurrency),
+	}, jetstream.PullMaxMessages(2*w.cfg.Concurrency), jetstream.PullExpiry(pullExpiry),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			if !errors.Is(err, jetstream.ErrNoHeartbeat) || ctx.Err() == nil {
 				w.cfg.Logger.Debug("consume", "error", err)
@@ -205,6 +234,67 @@ func (w *Worker) Run(ctx context.Context) error {
 	<-cc.Closed()
 	wg.Wait()
 	return nil
+}
+
+// setUp creates (or updates) the consumer. A cluster that does not answer
+// in time (electing a leader, under load) is asked again every
+// setUpRetryWait; any other failure, such as a missing stream, is returned.
+// It returns a nil consumer and no error when ctx ends first.
+func (w *Worker) setUp(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, error) {
+	for {
+		actx, cancel := context.WithTimeout(ctx, setUpAttemptTimeout)
+		cons, err := js.CreateOrUpdateConsumer(actx, StreamName, w.ConsumerConfig())
+		cancel()
+		switch {
+		case err == nil:
+			return cons, nil
+		case ctx.Err() != nil:
+			return nil, nil
+		case !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, nats.ErrNoResponders):
+			return nil, fmt.Errorf("create consumer %s on stream %s: %w", ConsumerName, StreamName, err)
+		}
+		w.cfg.Logger.Warn("consumer not set up yet; retrying", "consumer", ConsumerName, "error", err)
+		t := time.NewTimer(setUpRetryWait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, nil
+		case <-t.C:
+		}
+	}
+}
+
+// watchConnection gives up the replies in flight whenever the connection is
+// lost: their answers may never come (the host that had them may be the
+// process that went away: relay-host's embedded server dies with it), and
+// waiting out ReplyTimeout would hold the worker's slots for that long. A
+// reply given up is handed back (Nak, or redelivered after the ack wait),
+// so the user may get it twice: at-least-once, as always. It returns what
+// stops watching.
+func (w *Worker) watchConnection() (stop func()) {
+	ch := w.nc.StatusChanged(nats.DISCONNECTED, nats.RECONNECTING, nats.CLOSED)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range ch { // closed by RemoveStatusListener
+			w.mu.Lock()
+			close(w.lost)
+			w.lost = make(chan struct{})
+			w.mu.Unlock()
+		}
+	}()
+	return func() {
+		w.nc.RemoveStatusListener(ch)
+		<-done
+	}
+}
+
+// connectionLost returns the channel closed when the current connection is
+// lost.
+func (w *Worker) connectionLost() <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.lost
 }
 
 // event is the part of the event JSON the echo worker reads.
@@ -237,13 +327,13 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg) {
 		w.naked.Add(1)
 		return
 	}
-	delivered := uint64(1)
+	delivered, seq := uint64(1), uint64(0)
 	if md, err := m.Metadata(); err == nil {
-		delivered = md.NumDelivered
+		delivered, seq = md.NumDelivered, md.Sequence.Stream
 	}
 	// Once asked for, a reply is seen through even when Run is stopping:
 	// abandoning it could send the user the same reply twice.
-	if err := w.reply(context.WithoutCancel(ctx), ev, delivered); err != nil {
+	if err := w.reply(context.WithoutCancel(ctx), ev, delivered, seq); err != nil {
 		m.NakWithDelay(w.cfg.NakDelay) //nolint:errcheck // AckWait redelivers it anyway
 		w.naked.Add(1)
 		w.cfg.Logger.Warn("reply failed, event handed back", "event_id", ev.EventID, "error", err)
@@ -261,20 +351,34 @@ func (w *Worker) ack(m jetstream.Msg) {
 }
 
 // reply asks the host to reply "echo: <text>" to the event.
-func (w *Worker) reply(ctx context.Context, ev event, delivered uint64) error {
+func (w *Worker) reply(ctx context.Context, ev event, delivered, seq uint64) error {
 	body, err := json.Marshal(map[string]string{"event_id": ev.EventID, "content": "echo: " + ev.Text})
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, w.cfg.ReplyTimeout)
 	defer cancel()
+	lost := w.connectionLost()
+	go func() {
+		select {
+		case <-lost:
+			cancel()
+		case <-ctx.Done(): // answered, timed out, or cancel at return
+		}
+	}()
 	req := &nats.Msg{
 		Subject: ReplySubject(w.cfg.GatewayID),
-		Header:  nats.Header{DeliveryCountHeader: []string{strconv.FormatUint(delivered, 10)}},
-		Data:    body,
+		Header: nats.Header{DeliveryCountHeader: []string{strconv.FormatUint(delivered, 10)},
+			SequenceHeader: []string{strconv.FormatUint(seq, 10)}},
+		Data: body,
 	}
 	resp, err := w.nc.RequestMsgWithContext(ctx, req)
 	if err != nil {
+		select {
+		case <-lost:
+			return fmt.Errorf("reply request: connection lost while waiting for the answer: %w", err)
+		default:
+		}
 		return fmt.Errorf("reply request: %w", err)
 	}
 	var a answer
