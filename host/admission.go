@@ -29,13 +29,15 @@ const (
 	MaxInFlight = 512
 	// MaxInFlightBytes bounds the bytes of the deliveries admitted (parked
 	// or started) and not yet settled: a forward's body, path, headers and
-	// ids, an event's text and source, plus parkedOverhead each. 8 MiB
-	// parks about 3,000 typical (2.5 KiB) forwards, more than the link's
+	// ids, an event's text and source, plus parkedOverhead each. 4 MiB
+	// parks about 1,500 typical (2.5 KiB) forwards, as much as the link's
 	// socket buffers hold (relay's linkReadBuffer and the connector's send
-	// buffer), or eight at the largest body a plugin takes
-	// (pluginapi.MaxBodyBytes), within the host's 64 MiB budget. Past it
-	// the reader waits.
-	MaxInFlightBytes = 8 << 20
+	// buffer), or four at the largest body a plugin takes
+	// (pluginapi.MaxBodyBytes). Decoded, parked data takes about twice its
+	// wire size, and the host's 64 MiB budget also holds the settled-id
+	// ledger, the agent API's memory and the mapped executable: 8 MiB
+	// took a flood's peak to 64 MiB. Past it the reader waits.
+	MaxInFlightBytes = 4 << 20
 	// PlatformWindow bounds the forwards of one platform in its plugin:
 	// each plugin has its own window, so a slow plugin cannot hold the
 	// slots of another. 256 is the plugin stream's pipelining window
@@ -76,6 +78,15 @@ const (
 	// wait for a free call within their delivery. 64 keeps a local agent
 	// busy on every core of a large machine.
 	MaxAgentCalls = 64
+	// MaxAnswering bounds the deliveries sending their agent's answer
+	// (the reply, split in parts, and the actions) once settled: each
+	// waits for its outbound_results without holding an admission ticket,
+	// so that the reader, which delivers those results, never waits on
+	// them. 1,024 answers waiting at once is a connector a second or more
+	// behind at a thousand replies a second; each holds a goroutine (a few
+	// KiB). Past it a settled delivery keeps its ticket until an answer
+	// finishes.
+	MaxAnswering = 1024
 
 	// parkedOverhead is what one delivery costs besides its payload bytes
 	// (the decoded structs, the queue entry): counted so that a flood of

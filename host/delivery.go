@@ -10,6 +10,7 @@ import (
 
 	"github.com/relayhost/relay-host/host/agent"
 	"github.com/relayhost/relay-host/host/agentapi"
+	"github.com/relayhost/relay-host/host/internal/logguard"
 	"github.com/relayhost/relay-host/pluginapi"
 )
 
@@ -206,17 +207,7 @@ func (h *Host) answer(r reply) {
 		ctx, cancel := context.WithTimeout(h.ctx, ReplyTimeout)
 		status, ans := api.Reply(ctx, r.ev, r.answer.Reply)
 		cancel()
-		st.Status = status
-		st.Parts = partsOf(ans)
-		st.Fallback, _ = ans["fallback"].(string)
-		st.Err = answerError(status, ans)
-		if st.Err != nil {
-			h.log.Warn("reply not delivered", "event_id", r.eventID, "session_key", r.ev.SessionKey, "status", status,
-				"error", ans["error"], "code", ans["code"], "ambiguous", ans["ambiguous"])
-		} else {
-			h.log.Debug("reply delivered", "event_id", r.eventID, "session_key", r.ev.SessionKey, "parts", st.Parts,
-				"fallback", st.Fallback, "message_id", ans["message_id"])
-		}
+		h.replied(r, &st, status, ans)
 	}
 	for i, raw := range r.answer.Actions {
 		ctx, cancel := context.WithTimeout(h.ctx, ReplyTimeout)
@@ -238,6 +229,64 @@ func (h *Host) answer(r reply) {
 	if h.cfg.Trace != nil {
 		h.cfg.Trace(st)
 	}
+}
+
+// asyncReplier is an AgentAPI that can send the common reply without
+// waiting for its result (*agentapi.Service).
+type asyncReplier interface {
+	ReplyAsync(ev pluginapi.MessageEvent, text string, done func(status int, answer map[string]any)) bool
+}
+
+// answerAsync sends an answer that is one reply and no action without
+// waiting for the connector's result (agentapi.Service.ReplyAsync): the
+// result comes through the reader, which may be behind frames it has not
+// read, and nothing holds a goroutine meanwhile. It reports false when the
+// answer must go through answer instead (actions, the host without the
+// agent API, a reply that is not the common case, MaxPendingReplies
+// waiting already).
+func (h *Host) answerAsync(r reply) bool {
+	if r.swallowed || r.answer.Reply == "" || len(r.answer.Actions) > 0 {
+		return false
+	}
+	ar, ok := h.api.(asyncReplier)
+	if !ok || !h.replies.track() {
+		return false
+	}
+	sent := ar.ReplyAsync(r.ev, r.answer.Reply, func(status int, ans map[string]any) {
+		defer h.replies.done()
+		st := Step{Stage: StageAnswer, Event: r.ev, EventID: r.eventID, Reply: r.answer.Reply}
+		h.replied(r, &st, status, ans)
+		if h.cfg.Trace != nil {
+			h.cfg.Trace(st)
+		}
+	})
+	if !sent {
+		h.replies.done()
+	}
+	return sent
+}
+
+// replied records how a reply went: the step's fields, a log line.
+func (h *Host) replied(r reply, st *Step, status int, ans map[string]any) {
+	st.Status = status
+	st.Parts = partsOf(ans)
+	st.Fallback, _ = ans["fallback"].(string)
+	st.Err = answerError(status, ans)
+	if st.Err != nil {
+		h.warnLimited("reply not delivered", "event_id", logguard.Clip(r.eventID), "session_key", logguard.Clip(r.ev.SessionKey), "status", status,
+			"error", clipAny(ans["error"]), "code", clipAny(ans["code"]), "ambiguous", ans["ambiguous"])
+		return
+	}
+	h.log.Debug("reply delivered", "event_id", logguard.Clip(r.eventID), "session_key", logguard.Clip(r.ev.SessionKey), "parts", st.Parts,
+		"fallback", st.Fallback, "message_id", clipAny(ans["message_id"]))
+}
+
+// clipAny clips a value of a connector's answer for a log line.
+func clipAny(v any) any {
+	if s, ok := v.(string); ok {
+		return logguard.Clip(s)
+	}
+	return v
 }
 
 // answerError turns a non-200 agent API answer into an error naming its

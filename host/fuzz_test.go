@@ -68,7 +68,7 @@ var allowedLabels = map[string]map[string]map[string]bool{
 	"relay_host_deliveries_not_started_total": {"reason": set(ShedPlatformBusy, ShedStalled, ShedStopping)},
 	"relay_host_outbound_results_total": {"op": set("send", "follow_up", "other"),
 		"result": set("success", "failure", "ambiguous", "declined")},
-	"relay_host_connection_state": {"state": set("disconnected", "connecting", "connected")},
+	"relay_host_connection_state": {"state": set("disconnected", "connecting", "connected", "dormant")},
 }
 
 func set(vs ...string) map[string]bool {

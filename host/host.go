@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -127,6 +128,7 @@ type Host struct {
 	// logs rate-limits the per-delivery log lines.
 	adm        *admission
 	agentCalls chan struct{}
+	answering  chan struct{} // answers in progress (MaxAnswering)
 	replies    replies
 	logs       *logguard.Limiter
 
@@ -154,7 +156,7 @@ func New(cfg Config) (*Host, error) {
 	}
 	h := &Host{cfg: cfg, log: cfg.Logger, ledger: newBufferLedger(), ctx: ctx, cancel: cancel,
 		workers: newWorkerPool(ctx.Done()), linkSet: make(chan struct{}), turns: map[string]map[*turn]struct{}{},
-		agentCalls: make(chan struct{}, MaxAgentCalls), logs: logguard.NewLimiter(nil)}
+		agentCalls: make(chan struct{}, MaxAgentCalls), answering: make(chan struct{}, MaxAnswering), logs: logguard.NewLimiter(nil)}
 	h.adm = newAdmission(ctx, platforms, h.workers.run)
 
 	if cfg.Metrics != nil {
@@ -350,9 +352,11 @@ func (h *Host) forward(f pluginapi.Forward, t *ticket) {
 // deliver runs one delivery with the buffered-delivery rules: a settled
 // replay is acked again and not re-run; a delivery is acked only once it is
 // settled (handed off or deliberately dropped); answers go out after the
-// ack. It gives back the delivery's ticket: its bytes once settled, the rest
-// when it returns. The reader keeps reading while answers wait for their
-// results (the admission parks what arrives meanwhile as data).
+// ack. It gives back the delivery's ticket, its bytes once settled, the
+// rest before the answers go out: an answer waits for outbound_results the
+// reader must be free to read, so it never holds a share of the admission
+// (which the reader may be waiting on). Answers in progress are bounded
+// apart (MaxAnswering).
 func (h *Host) deliver(platform, kind, bufferID string, t *ticket, run func() (settled bool, replies []reply)) {
 	defer t.release()
 	start := time.Now()
@@ -382,9 +386,30 @@ func (h *Host) deliver(platform, kind, bufferID string, t *ticket, run func() (s
 	if m := h.cfg.Metrics; m != nil && settled {
 		m.ForwardLatency(platform, time.Since(start))
 	}
+	replies = slices.DeleteFunc(replies, h.answerAsync)
+	if !hasAnswer(replies) {
+		return
+	}
+	select {
+	case h.answering <- struct{}{}:
+	case <-h.ctx.Done():
+		return
+	}
+	defer func() { <-h.answering }()
+	t.release()
 	for _, r := range replies {
 		h.answer(r)
 	}
+}
+
+// hasAnswer reports whether any reply has something to send.
+func hasAnswer(rs []reply) bool {
+	for _, r := range rs {
+		if !r.swallowed && (r.answer.Reply != "" || len(r.answer.Actions) > 0) {
+			return true
+		}
+	}
+	return false
 }
 
 func (h *Host) observe(platform, outcome string) {

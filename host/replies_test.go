@@ -11,6 +11,7 @@ import (
 	"github.com/relayhost/relay-host/host/agent"
 	"github.com/relayhost/relay-host/host/relay"
 	"github.com/relayhost/relay-host/host/relay/relaytest"
+	"github.com/relayhost/relay-host/internal/notify"
 )
 
 // recordingLink is the real link, recording the result each outbound call
@@ -19,6 +20,32 @@ type recordingLink struct {
 	*relay.Client
 	mu      sync.Mutex
 	results map[string]relay.OutboundResult // content → result
+	// recorded is notified at each result recorded.
+	recorded notify.Signal
+}
+
+// OutboundAsync records the result once the host's own callback has run
+// (so that its log line is written).
+func (l *recordingLink) OutboundAsync(action any, platform, botID string, done func(relay.OutboundResult)) {
+	content, _ := action.(map[string]any)["content"].(string)
+	l.Client.OutboundAsync(action, platform, botID, func(r relay.OutboundResult) {
+		if done != nil {
+			done(r)
+		}
+		l.mu.Lock()
+		l.results[content] = r
+		l.mu.Unlock()
+		l.recorded.Notify()
+	})
+}
+
+// waitResults waits until n results are recorded.
+func (l *recordingLink) waitResults(ctx context.Context, n int) error {
+	return l.recorded.Wait(ctx, func() bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return len(l.results) >= n
+	})
 }
 
 func (l *recordingLink) Outbound(ctx context.Context, action any, platform, botID string) relay.OutboundResult {
@@ -93,6 +120,9 @@ func TestConcurrentRepliesEachGetTheirOwnResult(t *testing.T) {
 	}
 	close(allIn) // both requests wait for their results at once
 	settle(t, h)
+	if err := link.waitResults(ctx, 2); err != nil {
+		t.Fatalf("the replies' results: %v", err)
+	}
 
 	link.mu.Lock()
 	defer link.mu.Unlock()

@@ -176,14 +176,27 @@ type meteredLink struct {
 // Outbound implements agentapi.Link.
 func (l meteredLink) Outbound(ctx context.Context, action any, platform, botID string) relay.OutboundResult {
 	res := l.Client.Outbound(ctx, action, platform, botID)
-	op := "other"
+	l.m.Outbound(meteredOp(action), res)
+	return res
+}
+
+// OutboundAsync implements agentapi.AsyncLink.
+func (l meteredLink) OutboundAsync(action any, platform, botID string, done func(relay.OutboundResult)) {
+	op := meteredOp(action)
+	l.Client.OutboundAsync(action, platform, botID, func(res relay.OutboundResult) {
+		l.m.Outbound(op, res)
+		done(res)
+	})
+}
+
+// meteredOp is an action's op as a metric label: a known op, else "other".
+func meteredOp(action any) string {
 	if a, ok := action.(map[string]any); ok {
 		if s, _ := a["op"].(string); knownOps[s] {
-			op = s
+			return s
 		}
 	}
-	l.m.Outbound(op, res)
-	return res
+	return "other"
 }
 
 // newAgentService builds the agent API's core for a gateway: replies,

@@ -19,7 +19,7 @@ import (
 // count. The allocation profiler is off (nothing reads it).
 const (
 	hostGCPercent   = 400
-	hostMemoryLimit = 40 << 20
+	hostMemoryLimit = 32 << 20
 )
 
 // applyMemoryDefaults sets the collector defaults above.
