@@ -44,10 +44,23 @@ func run(args []string) error {
 	if *gatewayID == "" {
 		return errors.New("--gateway-id is required (the --gateway-id of relay-host)")
 	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	// A worker may start before the server (relay-host's embedded one
+	// starts with relay-host) or while it restarts: it keeps trying, and
+	// says so, instead of exiting.
 	opts := []nats.Option{
 		nats.Name("jetstream-echo"),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
+		nats.RetryOnFailedConnect(true),
+		nats.ConnectHandler(func(nc *nats.Conn) { log.Info("connected", "server", nc.ConnectedUrlRedacted()) }),
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
+			log.Debug("not connected yet; retrying every second", "error", err)
+		}),
 	}
 	switch {
 	case *tokenFile != "" && *creds != "":
@@ -67,11 +80,6 @@ func run(args []string) error {
 	}
 	defer nc.Close()
 
-	level := slog.LevelInfo
-	if *verbose {
-		level = slog.LevelDebug
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
