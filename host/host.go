@@ -20,7 +20,7 @@ import (
 
 // ReplyTimeout bounds sending one reply (the outbound request and its
 // outbound_result); the transport's own 30 s outbound timeout
-// (wire-contract.md §4.5) applies within it.
+// (docs/protocol.md, Outbound results) applies within it.
 const ReplyTimeout = 35 * time.Second
 
 // Dispatcher runs a forward through the plugin for its platform
@@ -481,7 +481,8 @@ func (h *Host) sendReply(ev pluginapi.MessageEvent, text string) {
 }
 
 // replyAction builds the outbound action for a reply, and the platform it
-// egresses through (wire-contract.md §2.3, discord-conversion.md §5–§6).
+// egresses through (docs/protocol.md, Outbound actions; docs/events.md,
+// Replies).
 func replyAction(ev pluginapi.MessageEvent, text string) (map[string]any, string) {
 	if ev.EgressKind != "" {
 		md := map[string]any{}

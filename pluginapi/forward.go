@@ -12,7 +12,7 @@ type Header struct {
 
 // Forward is one platform request that the connector received at its edge,
 // acknowledged, stripped of credentials and forwarded down the relay link
-// (docs/protocol.md, Forwards).
+// (docs/protocol.md, passthrough_forward).
 type Forward struct {
 	// Platform names the platform that sent the request, e.g. "discord".
 	Platform string `json:"platform"`

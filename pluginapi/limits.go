@@ -8,10 +8,11 @@ import "time"
 const ProtocolVersion = 1
 
 // MaxBodyBytes is the largest forward body a plugin is given. A forward body
-// reaches the host base64-encoded inside one relay WebSocket message, and the
-// connector caps those at 1 MiB (docs/protocol.md, Limits), so no legitimate
-// body is larger; bigger ones are rejected with a clear reason before
-// HandleForward runs.
+// reaches the host base64-encoded inside one relay frame. The protocol asks a
+// gateway to accept messages of at least 1 MiB, the reference gateway's own
+// limit, and does not publish the connector's cap (docs/protocol.md,
+// Framing), so a larger body would not reach the reference gateway either;
+// bigger ones are rejected with a clear reason before HandleForward runs.
 const MaxBodyBytes = 1 << 20
 
 // MaxMessageBytes is the gRPC message limit on both sides of the plugin

@@ -60,7 +60,7 @@ func TestBenchReportsEveryFigure(t *testing.T) {
 		t.Errorf("actions phases = %+v", rep.Actions)
 	}
 	if len(rep.Targets) != 8 {
-		t.Errorf("%d targets judged, want DESIGN §8's eight", len(rep.Targets))
+		t.Errorf("%d targets judged, want the eight of docs/performance.md", len(rep.Targets))
 	}
 
 	// The human form says the same, with the ratio.
@@ -69,7 +69,7 @@ func TestBenchReportsEveryFigure(t *testing.T) {
 		t.Fatalf("bench exit %d:\n%s", r.code, r.stderr)
 	}
 	for _, want := range []string{"raw peer", "end to end", "ratio end to end / raw", "relay-plugin-discord", "plugins up", "kill -9",
-		"agent API: POST /v1/actions send", "unbounded, 64 in flight", "agent API actions/s, 64 in flight", "DESIGN §8 target"} {
+		"agent API: POST /v1/actions send", "unbounded, 64 in flight", "agent API actions/s, 64 in flight", "target (docs/performance.md)"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("bench output lacks %q:\n%s", want, r.stdout)
 		}

@@ -10,7 +10,8 @@ import (
 )
 
 const benchAbout = `Measure throughput, latency, memory, plugin start and crash recovery of a
-real relay-host, as DESIGN §8 states its numbers.
+real relay-host, as the performance targets (docs/performance.md) state
+them.
 
 bench plays the connector on loopback. It first measures a raw baseline: a
 WebSocket peer process (relay-host's own transport, started from this
@@ -37,8 +38,8 @@ with the echo agent, for comparison; the report adds both, and the RSS the
 embedded server adds to the host.
 
 Forwards/s counts a forward once it is acked and its follow-up came back.
-Each phase keeps at most --window forwards un-acked. For the memory figure of
-DESIGN §8 run the end-to-end phase for a minute: --duration 60s.
+Each phase keeps at most --window forwards un-acked. For the memory target
+(docs/performance.md) run the end-to-end phase for a minute: --duration 60s.
 
 Exit status: 0 when the run completed (whether or not the targets were met;
 see the verdicts), 1 when it could not run.`

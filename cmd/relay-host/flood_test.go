@@ -14,9 +14,9 @@ import (
 	"github.com/relayhost/relay-host/host/loadtest"
 )
 
-// floodRSSLimit is DESIGN's resident-memory budget of the host, which a
-// flood must not break: the host holds back the connector instead of
-// reading ahead without bound (host/admission.go).
+// floodRSSLimit is the host's resident-memory target (docs/performance.md),
+// which a flood must not break: the host holds back the connector instead
+// of reading ahead without bound (host/admission.go).
 const floodRSSLimit = 64 << 20
 
 // floodDuration is how long the flood pushes: 30 s, the length of the

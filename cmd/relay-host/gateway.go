@@ -19,15 +19,15 @@ import (
 	"github.com/relayhost/relay-host/pluginapi/launcher"
 )
 
-// Shutdown budget on SIGINT/SIGTERM (DESIGN §4): ask the connector to buffer
-// (going_idle), let deliveries in progress settle, drain in-flight outbound
-// replies, then stop the plugins. Each step is bounded so a stuck connector
+// Shutdown budget on SIGINT/SIGTERM (docs/operating.md, Shutdown): ask the
+// connector to buffer (going_idle), let deliveries in progress settle, drain
+// in-flight outbound replies, then stop the plugins. Each step is bounded so a stuck connector
 // or agent cannot hold the process; the whole sequence stays under the 10 s
 // that systemd and container runtimes give before SIGKILL.
 const (
-	goingIdleBudget = 2 * time.Second // the reference's go_idle at disconnect (wire-contract.md §4.4)
+	goingIdleBudget = 2 * time.Second // the reference's go_idle at disconnect (docs/protocol.md, Going idle)
 	settleBudget    = 4 * time.Second
-	drainBudget     = 2 * time.Second // §4.6 grace
+	drainBudget     = 2 * time.Second // the drain's grace (docs/protocol.md, Disconnect drain)
 	httpStopBudget  = 1 * time.Second
 )
 

@@ -32,9 +32,9 @@ import (
 // (2) and (3) together say each forward was taken at least once, and only
 // before the connector saw it settled: redeliveries of a forward whose ack
 // was lost (a host killed between the agent's answer and the ack) may reach
-// the agent again, which is the at-least-once delivery §4.3 promises; once
-// the ack is in, never. The agent checks (3) at the moment it takes an
-// event, against the connector's own record of acks.
+// the agent again, which is the at-least-once delivery that docs/protocol.md
+// (Settlement) promises; once the ack is in, never. The agent checks (3) at
+// the moment it takes an event, against the connector's own record of acks.
 //
 // relaytest.Server keeps its buffer across host processes, which is exactly
 // the connector's durable buffer.

@@ -17,7 +17,7 @@ import (
 // version is stamped at build time with -ldflags "-X main.version=…".
 var version = "dev"
 
-// Exit codes of relay-host (DESIGN §4).
+// Exit codes of relay-host (docs/operating.md, Exit codes).
 const (
 	exitOK      = 0
 	exitFailure = 1 // bad configuration, bad input or a failed start

@@ -13,10 +13,10 @@ import (
 // small and the Go default (GOGC=100) collects every few MiB: under load that
 // was over a tenth of the host's CPU, and slowed the whole pipeline.
 // Collecting at five times the live heap cuts that cost several-fold; the
-// soft memory limit keeps the process within DESIGN §8's 64 MiB resident
-// budget, since the runtime collects earlier as the limit nears: about
-// 17 MiB of those are the executable's mapped code, which the limit does not
-// count. The allocation profiler is off (nothing reads it).
+// soft memory limit keeps the process within the 64 MiB resident target of
+// docs/performance.md, since the runtime collects earlier as the limit
+// nears: about 17 MiB of those are the executable's mapped code, which the
+// limit does not count. The allocation profiler is off (nothing reads it).
 const (
 	hostGCPercent   = 400
 	hostMemoryLimit = 32 << 20

@@ -14,7 +14,7 @@ import (
 	"unicode/utf8"
 )
 
-// Media plane limits (docs/protocol.md, Media).
+// Media plane limits (docs/protocol.md, Media plane).
 const (
 	// MaxMediaBytes is the largest file the media plane carries either way:
 	// the connector's own cap (25 MiB), checked here first so a transfer

@@ -17,9 +17,10 @@ const MaxManifestCommands = 100
 const MaxManifestDescriptionUnits = 100
 
 // MaxManifestBytes caps the compact manifest. It rides inside the discord
-// hello, and the connector takes WebSocket messages of up to 1 MiB
-// (docs/protocol.md, Transport); half of that leaves the rest of the hello
-// well clear and is still far above 100 commands of real size.
+// hello, one WebSocket message. The connector's own cap on a message is not
+// published; 1 MiB is the least the protocol asks a gateway to accept
+// (docs/protocol.md, Framing). Half of that leaves the rest of the hello well
+// clear of 1 MiB and is still far above 100 commands of real size.
 const MaxManifestBytes = 512 << 10
 
 // MaxManifestFileBytes caps the manifest file as read: room for a

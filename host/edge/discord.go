@@ -34,11 +34,11 @@ type ack struct {
 }
 
 // ackFor returns the interaction response the connector answers at its edge
-// for an interaction type (discord-conversion.md §1): PONG for PING; a
-// deferred response for commands and modals (Discord shows "thinking…" and
-// the follow-up replaces it); a deferred update for components (no visible
-// change); no choices for autocomplete, which nothing behind the relay can
-// answer in time.
+// for an interaction type (docs/protocol.md, passthrough_forward): PONG for
+// PING; a deferred response for commands and modals (Discord shows
+// "thinking…" and the follow-up replaces it); a deferred update for
+// components (no visible change); no choices for autocomplete, which nothing
+// behind the relay can answer in time.
 func ackFor(typ int) (ack, bool) {
 	switch typ {
 	case TypePing:

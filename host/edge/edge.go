@@ -57,7 +57,8 @@ type Config struct {
 	// empty.
 	Addr string
 	// GatewayID and Secret are the credential the connector accepts from
-	// the host (wire-contract.md §3.1). Both empty accepts any upgrade.
+	// the host (docs/protocol.md, Upgrade token). Both empty accepts any
+	// upgrade.
 	GatewayID, Secret string
 	// Identities give the bot id used when a request path names none: the
 	// first identity of each platform.
@@ -279,7 +280,8 @@ func (e *Edge) serveDiscord(w http.ResponseWriter, r *http.Request) {
 	botID := e.botID(PlatformDiscord, r.PathValue("botId"))
 	e.emit(Received{Platform: PlatformDiscord, BotID: botID, Path: r.URL.Path, Type: in.typ, ID: in.id, Bytes: len(body), Signed: signed})
 	if in.typ == TypePing {
-		// Answered at the edge and never forwarded (wire-contract.md §5.2).
+		// Answered at the edge and never forwarded (docs/protocol.md,
+		// passthrough_forward).
 		e.answer(w, "application/json", a.body)
 		e.emit(Answered{Platform: PlatformDiscord, ID: in.id, Status: http.StatusOK, Body: a.body, Meaning: a.meaning})
 		return

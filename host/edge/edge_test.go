@@ -204,7 +204,8 @@ const slashBody = `{"type":2,"id":"1001","token":"SECRET-TOKEN-1","application_i
 	`"channel_id":"chan-1","guild_id":"guild-1","member":{"user":{"id":"user-1","username":"ada"}},` +
 	`"data":{"name":"ask","options":[{"type":3,"name":"q","value":"why"}]}}`
 
-// slashSession is the session key of slashBody (discord-conversion.md §2.4).
+// slashSession is the session key of slashBody (docs/protocol.md, Session
+// keys).
 const slashSession = "agent:main:discord:group:chan-1:user-1"
 
 func TestDiscordAnswersEachInteractionType(t *testing.T) {

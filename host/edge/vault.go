@@ -28,7 +28,8 @@ type capability struct {
 }
 
 // vault keeps interaction tokens by session key, as the connector does
-// (discord-conversion.md §6): a follow_up names a session, never a token.
+// (docs/protocol.md, Outbound actions: follow_up): a follow_up names a
+// session, never a token.
 type vault struct {
 	now func() time.Time
 

@@ -15,10 +15,12 @@ import (
 // Agent API load defaults.
 const (
 	// DefaultActionCount is the size of the unbounded actions phase: two
-	// seconds at the 10,000 actions/s DESIGN §8 asks for.
+	// seconds at the 10,000 actions/s the performance targets ask for
+	// (docs/performance.md).
 	DefaultActionCount = 20000
 	// DefaultActionWindow is the number of actions in flight in the
-	// unbounded phase: DESIGN §8 states its throughput with 64.
+	// unbounded phase: the performance targets (docs/performance.md) state
+	// the throughput with 64.
 	DefaultActionWindow = 64
 	// actionTimeout bounds one action: the host's own wait for an
 	// outbound_result is 30 s; the load connector answers at once.

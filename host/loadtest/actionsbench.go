@@ -82,7 +82,8 @@ func (b *benchRun) actionsPhases(ctx context.Context) error {
 	return nil
 }
 
-// judgeActions judges the agent API phases against DESIGN §8.
+// judgeActions judges the agent API phases against the performance targets
+// (docs/performance.md).
 func judgeActions(rep *Report, cfg BenchConfig) []Target {
 	a := rep.Actions
 	thr := Target{Name: fmt.Sprintf("agent API actions/s, %d in flight", DefaultActionWindow), Want: fmt.Sprintf("≥ %d", targetActions)}

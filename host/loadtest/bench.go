@@ -18,8 +18,9 @@ const (
 	// two cores, long enough for start-up effects and scheduling noise to
 	// wash out.
 	DefaultCount = 50000
-	// DefaultRate is the offered rate of the latency phase: DESIGN §8
-	// states its latency target at 1,000 forwards/s.
+	// DefaultRate is the offered rate of the latency phase: the performance
+	// targets (docs/performance.md) state the latency target at 1,000
+	// forwards/s.
 	DefaultRate = 1000
 	// DefaultLatencyCount is the size of the latency phase: five seconds at
 	// DefaultRate, which puts 50 samples above the p99.
@@ -213,7 +214,8 @@ type Report struct {
 	RecoveryMs float64 `json:"recovery_ms"`
 	// Actions are the agent API phases (nil when skipped).
 	Actions *ActionsReport `json:"actions,omitempty"`
-	// Targets are DESIGN §8's numbers, each judged.
+	// Targets are the performance targets (docs/performance.md), each
+	// judged.
 	Targets []Target `json:"targets"`
 	// Agent is the host's agent: "echo" or "jetstream".
 	Agent string `json:"agent"`
@@ -222,7 +224,8 @@ type Report struct {
 	JetStream *JetStreamReport `json:"jetstream,omitempty"`
 }
 
-// Target is one DESIGN §8 number and whether this run met it.
+// Target is one performance target (docs/performance.md) and whether this
+// run met it.
 type Target struct {
 	// Name says what is measured.
 	Name string `json:"name"`
@@ -552,7 +555,7 @@ func waitHost(ctx context.Context, conn *Connector, host *hostProcess) error {
 	}
 }
 
-// DESIGN §8 targets.
+// The performance targets (docs/performance.md).
 const (
 	targetRatio      = 0.5
 	targetP99        = 2 * time.Millisecond
@@ -563,11 +566,11 @@ const (
 	targetRecovery   = time.Second
 	// targetActions is the agent API's throughput with
 	// DefaultActionWindow actions in flight, and targetActionP99 its p99
-	// at targetP99Rate actions/s offered (DESIGN §8).
+	// at targetP99Rate actions/s offered (docs/performance.md).
 	targetActions   = 10000
 	targetActionP99 = 2 * time.Millisecond
-	// targetMemoryRun is how long DESIGN §8's memory figure wants the
-	// sustained run to be.
+	// targetMemoryRun is how long the memory target (docs/performance.md)
+	// wants the sustained run to be.
 	targetMemoryRun = 60 * time.Second
 )
 
@@ -593,7 +596,7 @@ func judge(rep *Report, cfg BenchConfig) []Target {
 	out = append(out, lat)
 	memNote := ""
 	if cfg.Duration < targetMemoryRun {
-		memNote = fmt.Sprintf("the end-to-end phase ran %.1f s; DESIGN §8 asks for 60 s (--duration 60s)", rep.EndToEnd.Seconds)
+		memNote = fmt.Sprintf("the end-to-end phase ran %.1f s; the memory target asks for 60 s (--duration 60s)", rep.EndToEnd.Seconds)
 	}
 	out = append(out,
 		Target{Name: "host RSS after sustained load", Want: "≤ 64 MiB", Got: fmt.Sprintf("%.1f MiB", rep.Host.RSSMiB),

@@ -44,7 +44,7 @@ type Config struct {
 	// (CheckLoopback). "127.0.0.1:0" when empty.
 	Addr string
 	// GatewayID and Secret authenticate the peer's upgrade bearer
-	// (wire-contract.md §3.1); both are required.
+	// (docs/protocol.md, Upgrade token); both are required.
 	GatewayID, Secret string
 	// BotID is the Discord application id the forwards are addressed to.
 	BotID string

@@ -1,4 +1,5 @@
-// Package loadtest measures relay-host the way DESIGN §8 states its numbers:
+// Package loadtest measures relay-host the way its performance targets
+// (docs/performance.md) are stated:
 // a purpose-built connector on loopback pushes buffered passthrough forwards
 // (Discord goldens) at a real `relay-host run` child with its bundled
 // plugins and the echo agent, and times each forward from its write to the

@@ -8,7 +8,8 @@ import (
 	"github.com/relayhost/relay-host/pluginapi"
 )
 
-// RawPeer is the raw baseline of DESIGN §8: relay-host's own transport
+// RawPeer is the raw baseline of the performance targets
+// (docs/performance.md): relay-host's own transport
 // (dial, authentication, handshake, frame splitting, JSON and base64
 // decoding) with a handler that acks each forward as soon as it is decoded.
 // No plugin, no agent, no follow-up: what remains is the cost of the

@@ -59,7 +59,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 
 	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "DESIGN §8 target\twant\tgot\t\t")
+	fmt.Fprintln(tw, "target (docs/performance.md)\twant\tgot\t\t")
 	for _, t := range r.Targets {
 		verdict := "met"
 		if !t.Met {

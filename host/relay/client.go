@@ -173,12 +173,13 @@ func New(cfg Config) (*Client, error) {
 }
 
 // Run dials the connector, performs the handshake and serves the link,
-// reconnecting forever with capped, jittered exponential backoff (§4.2).
+// reconnecting forever with capped, jittered exponential backoff
+// (docs/protocol.md, Reconnect and backoff).
 // The first connect is retried like any other: failures are logged and
 // reported to the Observer, never returned. Run returns nil once ctx is
 // cancelled or Close is called (after closing the socket), and ErrRevoked
-// when the connector revoked the credential (§4.1 [LATER]). Run may be
-// called once.
+// when the connector revoked the credential (docs/protocol.md, Close code
+// 4401). Run may be called once.
 func (c *Client) Run(ctx context.Context) error {
 	if !c.started.CompareAndSwap(false, true) {
 		return errors.New("relay: Run called more than once")
@@ -342,7 +343,8 @@ func (c *Client) connectOnce(ctx context.Context) outcome {
 	}
 	if c.retryPending {
 		// The upgrade was accepted, so this dial's fresh token reaches an
-		// auth outcome: it is the fresh-token retry (§4.1 [LATER]).
+		// auth outcome: it is the fresh-token retry (docs/protocol.md, Close
+		// code 4401).
 		c.retryGen, c.retryPending = out.gen, false
 	}
 	ws.SetReadLimit(max(wire.MaxMessageBytes, int64(c.cfg.MaxFrameBytes)))
@@ -472,7 +474,7 @@ func (c *Client) Descriptor(platform string) (Descriptor, bool) {
 }
 
 // DefaultDescriptor returns the first descriptor of the current connection:
-// the session default (§2.2).
+// the session default (docs/protocol.md, descriptor).
 func (c *Client) DefaultDescriptor() (Descriptor, bool) {
 	cn := c.current()
 	if cn == nil {

@@ -14,37 +14,45 @@ import (
 // is zero.
 const (
 	// DefaultHandshakeTimeout bounds the wait for the first descriptor after
-	// the upgrade (connect_timeout_s, wire-contract.md §2.2).
+	// the upgrade (connect_timeout_s; docs/protocol.md, Handshake).
 	DefaultHandshakeTimeout = 30 * time.Second
 	// DefaultOutboundTimeout bounds the wait for an outbound_result
-	// (outbound_timeout_s, §4.5); after it the result is ambiguous.
+	// (outbound_timeout_s; docs/protocol.md, Outbound results); after it the
+	// result is ambiguous.
 	DefaultOutboundTimeout = 30 * time.Second
-	// DefaultPingInterval is the keepalive ping period (§1.4 [LATER]).
+	// DefaultPingInterval is the keepalive ping period (docs/protocol.md,
+	// Client settings and keepalive).
 	DefaultPingInterval = 30 * time.Second
 	// DefaultPingTimeout is how long a ping may go unanswered before the
-	// link is declared dead (§1.4 [LATER]; 20 s gave spurious closes under
-	// WAN latency, incident 2026-08-18).
+	// link is declared dead (docs/protocol.md, Client settings and keepalive;
+	// 20 s gave spurious closes under WAN latency, incident 2026-08-18).
 	DefaultPingTimeout = 60 * time.Second
-	// DefaultBackoffBase is the first reconnect wait ceiling (§4.2).
+	// DefaultBackoffBase is the first reconnect wait ceiling
+	// (docs/protocol.md, Reconnect and backoff).
 	DefaultBackoffBase = 1 * time.Second
-	// DefaultBackoffMax caps the reconnect wait (§4.2).
+	// DefaultBackoffMax caps the reconnect wait (docs/protocol.md, Reconnect
+	// and backoff).
 	DefaultBackoffMax = 30 * time.Second
 	// DefaultStableAfter is how long a connection must stay up, from its
-	// first descriptor, to reset the backoff ladder (§4.2 [LATEST]).
+	// first descriptor, to reset the backoff ladder (docs/protocol.md,
+	// Reconnect and backoff).
 	DefaultStableAfter = 60 * time.Second
 	// DefaultGoingIdleTimeout bounds the wait for going_idle_ack
-	// (go_idle(timeout=10 s), §4.4). The host usually passes a shorter
-	// context deadline at shutdown (the reference uses 2 s there).
+	// (go_idle(timeout=10 s); docs/protocol.md, Going idle). The host usually
+	// passes a shorter context deadline at shutdown (the reference uses 2 s
+	// there).
 	DefaultGoingIdleTimeout = 10 * time.Second
 	// DefaultDialTimeout bounds TCP connect, TLS and the HTTP upgrade: the
-	// websockets library's 10 s opening-handshake timeout (§1.4).
+	// websockets library's 10 s opening-handshake timeout (docs/protocol.md,
+	// Client settings and keepalive).
 	DefaultDialTimeout = 10 * time.Second
 	// DefaultWriteTimeout bounds one frame write. Not in the contract: a
 	// write that cannot complete in 10 s means the peer stopped reading, and
 	// the connection is torn down (and re-dialed) rather than left wedged.
 	DefaultWriteTimeout = 10 * time.Second
 	// DefaultCloseTimeout bounds the closing handshake before the socket is
-	// dropped hard (each teardown await is bounded at 1 s in §4.6).
+	// dropped hard (each teardown await is bounded at 1 s in docs/protocol.md,
+	// Disconnect drain).
 	DefaultCloseTimeout = 1 * time.Second
 
 	// DormantCadence is the longest a wake waits before its dial, and the
@@ -54,11 +62,12 @@ const (
 	// dial per second.
 	DormantCadence = 1 * time.Second
 
-	// happyEyeballsDelay is the IPv4/IPv6 fallback delay (§1.4 [LATEST]).
+	// happyEyeballsDelay is the IPv4/IPv6 fallback delay (docs/protocol.md,
+	// Client settings and keepalive).
 	happyEyeballsDelay = 250 * time.Millisecond
 )
 
-// Close codes and reasons of wire-contract.md §4.1.
+// Close codes and reasons of docs/protocol.md, Close code 4401.
 const (
 	// UnauthorizedCloseCode is the private close code the connector uses to
 	// refuse the upgrade credentials.
@@ -69,8 +78,9 @@ const (
 )
 
 // Error texts of OutboundResult.Error that the transport produces itself
-// (wire-contract.md §4.5). They are part of the contract with callers that
-// match on them, so they are spelled exactly as the reference gateway does.
+// (docs/protocol.md, Outbound results). They are part of the contract with
+// callers that match on them, so they are spelled exactly as the reference
+// gateway does.
 const (
 	ErrTextClosed         = "relay transport closed"
 	ErrTextNotConnected   = "relay transport not connected"
@@ -83,8 +93,8 @@ const (
 var (
 	// ErrRevoked is returned by Run when the connector refused a freshly
 	// minted token after a successful handshake (a second 4401 that is not
-	// "expired", §4.1 [LATER]): the credential was revoked. The host should
-	// stop and exit with the revocation status.
+	// "expired"; docs/protocol.md, Close code 4401): the credential was
+	// revoked. The host should stop and exit with the revocation status.
 	ErrRevoked = errors.New("relay: connector revoked the gateway credential (4401 on a freshly minted token)")
 	// ErrClosed is returned by WaitReady after Close, or after Run returned.
 	ErrClosed = errors.New("relay: client closed")
@@ -110,20 +120,21 @@ type Identity struct {
 // Handler receives what the connector pushes down the link.
 //
 // All handler methods are called from the read goroutine: the reader is the
-// only thing that resolves outbound results and answers pings (§1.6), so a
-// handler hands its work to other goroutines and never waits for an
-// outbound result. Inbound and Passthrough may wait for room, briefly and
-// boundedly: that is how a host applies back-pressure (while the reader
-// waits, nothing is read and TCP holds the connector back); a handler that
-// waits must give up within a few seconds when nothing progresses, since
-// what it waits for may itself need the reader. The transport never acks a
-// delivery it hands to the Handler: the host acks buffered deliveries
-// (non-empty bufferID) with Client.AckInbound after durable handoff or a
-// deliberate drop (§5.3 [LATEST]). The one thing the transport settles
-// itself is a buffered frame it cannot decode (malformed, not UTF-8, over a
-// limit, or an event or forward that is unusable): it can never become
-// usable, and leaving it unacked would block the connector's ack-gated
-// replay on every reconnect. A panic in a handler is recovered and logged.
+// only thing that resolves outbound results and answers pings
+// (docs/protocol.md, Framing: the reader liveness rule), so a handler hands
+// its work to other goroutines and never waits for an outbound result.
+// Inbound and Passthrough may wait for room, briefly and boundedly: that is
+// how a host applies back-pressure (while the reader waits, nothing is read
+// and TCP holds the connector back); a handler that waits must give up within
+// a few seconds when nothing progresses, since what it waits for may itself
+// need the reader. The transport never acks a delivery it hands to the
+// Handler: the host acks buffered deliveries (non-empty bufferID) with
+// Client.AckInbound after durable handoff or a deliberate drop
+// (docs/protocol.md, Acks). The one thing the transport settles itself is a
+// buffered frame it cannot decode (malformed, not UTF-8, over a limit, or an
+// event or forward that is unusable): it can never become usable, and leaving
+// it unacked would block the connector's ack-gated replay on every reconnect.
+// A panic in a handler is recovered and logged.
 type Handler interface {
 	// Inbound receives a normalised event; bufferID is set for a buffered
 	// replay and "" for a live delivery.
@@ -140,13 +151,15 @@ type Config struct {
 	// URL is the configured connector URL; it is normalised with DialURL.
 	URL string
 	// GatewayID and Secret authenticate the upgrade. When either is empty
-	// the upgrade is sent without Authorization (dev/test, §1.3).
+	// the upgrade is sent without Authorization (dev/test; docs/protocol.md,
+	// Upgrade request).
 	GatewayID, Secret string
 	// Identities are the fronted identities, one hello each, in order; the
-	// first is the session default. Empty means [{relay, ""}] (§2.1).
+	// first is the session default. Empty means [{relay, ""}]
+	// (docs/protocol.md, hello).
 	Identities []Identity
 	// CommandManifest is an optional JSON array sent as command_manifest on
-	// the "discord" hello only (§2.1 [LATER]).
+	// the "discord" hello only (docs/protocol.md, Command manifest).
 	CommandManifest json.RawMessage
 	// Handler receives inbound frames; required.
 	Handler Handler

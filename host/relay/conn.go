@@ -174,9 +174,9 @@ func (cn *conn) write(typ wire.FrameType, b []byte) error {
 // writeLocked writes one frame; the caller holds wmu. When other writers
 // are queued behind it, the frame stays held in the TCP connection and the
 // last writer of the queue sends every held frame in one syscall; each
-// frame is still its own WebSocket message (§1.5). A write error (the write
-// timeout included) drops the connection, so that it is re-dialed rather
-// than left wedged.
+// frame is still its own WebSocket message (docs/protocol.md, Framing). A
+// write error (the write timeout included) drops the connection, so that it
+// is re-dialed rather than left wedged.
 func (cn *conn) writeLocked(typ wire.FrameType, b []byte) error {
 	var err error
 	if cn.nc != nil {
@@ -315,7 +315,8 @@ func (cn *conn) handleLine(line []byte, err error) {
 	if settle {
 		// An undecodable buffered delivery can never become decodable, and
 		// leaving it unacked would block the connector's ack-gated drain on
-		// every reconnect: settle it as a deliberate drop (§5.3 step 3).
+		// every reconnect: settle it as a deliberate drop (docs/protocol.md,
+		// Acks).
 		if err := cn.write(wire.TypeInboundAck, wire.EncodeInboundAck(de.BufferID)); err != nil {
 			c.log.Debug("relay ack of an undecodable delivery failed", "buffer_id", clipString(de.BufferID), "error", err)
 		}

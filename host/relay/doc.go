@@ -61,23 +61,26 @@
 //
 // Cancelling Run's context also stops the client, without the drain.
 //
-// # Where wire-contract.md leaves room
+// # Where the protocol leaves room
+//
+// The main ones are also in docs/architecture.md, Protocol notes and
+// deliberate choices.
 //
 //   - Run retries the first connect like any other (the reference raises
 //     it to the caller); failures are logged and counted, never returned.
 //   - A dropped connection fails in-flight outbound requests at once with
-//     "relay transport connection lost" marked Ambiguous (Open question 4:
-//     the frame was sent, so the connector may have applied it).
+//     "relay transport connection lost" marked Ambiguous (the frame was
+//     sent, so the connector may have applied it).
 //   - A 4401 that is not "expired", seen on any connection after some
 //     handshake succeeded, is a first strike and earns one immediate
 //     fresh-token re-dial, also when it arrives before that connection's
-//     descriptor (Open question 8); a second non-"expired" 4401 on the
-//     re-dial's connection is a revocation (ErrRevoked).
-//   - Buffered deliveries are acked only by the host (§5.3 [LATEST]),
-//     except a buffered frame that cannot be decoded, which the reader acks
-//     so it cannot block the connector's ack-gated replay; its bufferId is
-//     read even from a line over the frame limit, nested too deep or not
-//     UTF-8.
+//     descriptor; a second non-"expired" 4401 on the re-dial's connection
+//     is a revocation (ErrRevoked).
+//   - Buffered deliveries are acked only by the host (docs/protocol.md,
+//     Acks), except a buffered frame that cannot be decoded, which the
+//     reader acks so it cannot block the connector's ack-gated replay; its
+//     bufferId is read even from a line over the frame limit, nested too
+//     deep or not UTF-8.
 //   - The decoder is strict where the reference reads a "string form": a
 //     forward's platform, botId, method, path and profile, and a bufferId,
 //     must be strings within limits, header entries pairs of strings, and a
@@ -94,7 +97,7 @@
 //   - Event fields with no MessageEvent field of their own (reply_to.is_own,
 //     context, user_id_alt, chat_id_alt, auto-thread markers) go to
 //     MessageEvent.Metadata under their wire names; guild_id is read when
-//     scope_id is absent ([JUNE] connectors).
+//     scope_id is absent (older connectors).
 //   - A single frame is limited to [MaxFrameBytes] (4 MiB) and skipped when
 //     longer; one WebSocket message is limited to 16 MiB, beyond which the
 //     library closes the link (1009) and Run reconnects.

@@ -19,9 +19,9 @@ import (
 // failed: …"). Once the frame is on the wire, every failure is ambiguous: no
 // answer within OutboundTimeout ("relay outbound timed out"), the connection
 // dropping ("relay transport connection lost"; the reference leaves this one
-// unflagged, see Open question 4), Close giving up on it ("relay send
-// failed: relay transport closed") and ctx ending ("relay send failed:
-// context …").
+// unflagged; docs/architecture.md, Protocol notes), Close giving up on it
+// ("relay send failed: relay transport closed") and ctx ending ("relay send
+// failed: context …").
 func (c *Client) Outbound(ctx context.Context, action any, platform, botID string) OutboundResult {
 	if platform != "" && botID == "" {
 		botID = c.botIDFor(platform)
@@ -97,10 +97,11 @@ func (c *Client) doneInflight() {
 }
 
 // AckInbound sends inbound_ack for a buffered delivery once the host has
-// durably handed it off or deliberately dropped it (§2.1, §5.3). The ack goes
-// over the current socket (also while Close is draining). It fails only when
-// there is no socket or the write fails; the connector then simply
-// redelivers the item on the next connection.
+// durably handed it off or deliberately dropped it (docs/protocol.md,
+// inbound_ack and Acks). The ack goes over the current socket (also while
+// Close is draining). It fails only when there is no socket or the write
+// fails; the connector then simply redelivers the item on the next
+// connection.
 func (c *Client) AckInbound(bufferID string) error {
 	if bufferID == "" {
 		return errors.New("relay: ack inbound: empty bufferId")
@@ -116,7 +117,7 @@ func (c *Client) AckInbound(bufferID string) error {
 }
 
 // Interrupt sends a fire-and-forget interrupt for sessionKey; an empty
-// reason is sent as null (§2.1).
+// reason is sent as null (docs/protocol.md, interrupt).
 func (c *Client) Interrupt(sessionKey, reason string) error {
 	cn := c.current()
 	if cn == nil {
@@ -128,11 +129,12 @@ func (c *Client) Interrupt(sessionKey, reason string) error {
 	return nil
 }
 
-// GoIdle asks the connector to switch this instance to buffered-only
-// delivery and waits for going_idle_ack (§4.4), at most GoingIdleTimeout or
-// until ctx ends. The reader keeps serving meanwhile, so deliveries that land
-// in the flip window still arrive live. It returns true on the ack, false when
-// not connected, closing, on timeout, or when the connection drops.
+// GoIdle asks the connector to switch this instance to buffered-only delivery
+// and waits for going_idle_ack (docs/protocol.md, Going idle), at most
+// GoingIdleTimeout or until ctx ends. The reader keeps serving meanwhile, so
+// deliveries that land in the flip window still arrive live. It returns true
+// on the ack, false when not connected, closing, on timeout, or when the
+// connection drops.
 func (c *Client) GoIdle(ctx context.Context) bool {
 	c.mu.Lock()
 	cn, closing := c.conn, c.closing
@@ -170,15 +172,15 @@ func (c *Client) goIdle(ctx context.Context, cn *conn) bool {
 	return false
 }
 
-// Close disconnects deliberately (§4.6): new outbound calls fail fast with
-// "relay transport closed", in-flight outbound requests are waited for until
-// ctx ends, then the socket is closed with 1000 and whatever is still in
-// flight fails with "relay send failed: relay transport closed" (ambiguous).
-// Close then waits for Run to return. The drain is bounded by ctx; the
-// closing handshake after it is bounded by CloseTimeout, so Close may
-// outlast ctx by about that much, and returns ctx's error only if Run has
-// still not returned then. It is idempotent; a client that was never Run is
-// simply marked closed.
+// Close disconnects deliberately (docs/protocol.md, Disconnect drain): new
+// outbound calls fail fast with "relay transport closed", in-flight outbound
+// requests are waited for until ctx ends, then the socket is closed with 1000
+// and whatever is still in flight fails with "relay send failed: relay
+// transport closed" (ambiguous). Close then waits for Run to return. The
+// drain is bounded by ctx; the closing handshake after it is bounded by
+// CloseTimeout, so Close may outlast ctx by about that much, and returns
+// ctx's error only if Run has still not returned then. It is idempotent; a
+// client that was never Run is simply marked closed.
 func (c *Client) Close(ctx context.Context) error {
 	c.mu.Lock()
 	c.closing = true

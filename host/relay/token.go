@@ -12,12 +12,13 @@ import (
 )
 
 // UpgradeTokenTTL is the lifetime of an upgrade bearer token: the reference
-// gateway's make_upgrade_token uses ttl = 300 s (wire-contract.md §3.1).
+// gateway's make_upgrade_token uses ttl = 300 s (docs/protocol.md, Upgrade
+// token).
 const UpgradeTokenTTL = 300 * time.Second
 
 // MakeToken returns the bearer token for payload signed with secret and
 // expiring at exp (unix seconds; 0 means it never expires), per
-// wire-contract.md §3.1: base64url-without-padding of
+// docs/protocol.md, Upgrade token: base64url-without-padding of
 // "payload:exp:hex(HMAC-SHA256(secret, "payload:exp"))". The secret is used
 // as its literal UTF-8 bytes, never hex-decoded.
 func MakeToken(payload, secret string, exp int64) string {

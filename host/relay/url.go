@@ -3,7 +3,7 @@ package relay
 import "strings"
 
 // DialURL normalises a configured connector URL into the WebSocket dial
-// target, exactly as wire-contract.md §1.2 describes: trim whitespace,
+// target, exactly as docs/protocol.md (Dial URL) describes: trim whitespace,
 // rewrite a literal "https://" to "wss://" or "http://" to "ws://"
 // (case-sensitive, nothing else is rewritten), strip every trailing "/", and
 // append "/relay" unless the result already ends with it. It is idempotent.

@@ -4,7 +4,7 @@ import "testing"
 
 func TestDialURL(t *testing.T) {
 	cases := []struct{ in, want string }{
-		// The table of wire-contract.md §1.2.
+		// The table of docs/protocol.md, Dial URL.
 		{"https://connector.example", "wss://connector.example/relay"},
 		{"https://connector.example/", "wss://connector.example/relay"},
 		{"http://127.0.0.1:8080", "ws://127.0.0.1:8080/relay"},

@@ -7,10 +7,10 @@ import (
 	"github.com/relayhost/relay-host/pluginapi"
 )
 
-// maxForwardBytes bounds a forward's estimated encoded size (estimateSize).
-// A forward reaches the host inside one relay WebSocket message, which the
-// connector caps at 1 MiB (docs/protocol.md, Transport), so no legitimate
-// forward comes near it; it is half the gRPC message limit
+// maxForwardBytes bounds a forward's estimated encoded size (estimateSize). A
+// forward reaches the host inside one relay frame, which relay-host takes up
+// to 4 MiB and the reference gateway up to 1 MiB (docs/protocol.md, Framing),
+// so no legitimate forward comes near it; it is half the gRPC message limit
 // (pluginapi.MaxMessageBytes), so a forward under it always fits in one
 // message, whatever the estimate misses. A larger forward would fail the
 // send, and with it the whole stream.

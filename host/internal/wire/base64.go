@@ -9,10 +9,10 @@ import (
 const stdAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
 // decodeBodyB64 decodes a passthrough bodyB64 the way the reference gateway
-// does (wire-contract.md §2.2): Python's non-validating base64.b64decode.
-// Characters outside the alphabet are discarded, a complete pad sequence ends
-// the input, and anything Python would reject (non-ASCII, a dangling
-// character, missing padding) yields empty bytes. It never fails.
+// does (docs/protocol.md, passthrough_forward): Python's non-validating
+// base64.b64decode. Characters outside the alphabet are discarded, a complete
+// pad sequence ends the input, and anything Python would reject (non-ASCII, a
+// dangling character, missing padding) yields empty bytes. It never fails.
 func decodeBodyB64(s string) []byte {
 	if s == "" {
 		return []byte{}

@@ -73,7 +73,7 @@ func TestDecodeBodyB64PythonLenient(t *testing.T) {
 		{"aGVsbG8=", "hello"},
 		{"aGVsbG8=\n", "hello"},
 		{"aGVs bG8=", "hello"},     // non-alphabet characters are discarded
-		{"!!!not base64!!!", ""},   // §2.2: discards to "notbase64" → bad length → empty
+		{"!!!not base64!!!", ""},   // discards to "notbase64" → bad length → empty
 		{"YQ==YQ==", "a"},          // a complete pad sequence ends the input
 		{"Y Q = =", "a"},           // padding survives interleaved junk
 		{"YQ", ""},                 // missing padding: Python "Incorrect padding"
@@ -192,7 +192,8 @@ func TestDecodePassthroughForward(t *testing.T) {
 		t.Fatalf("forward = %+v\nwant      %+v", f.Forward, want)
 	}
 
-	// Lenient cases of §2.2 and §6.
+	// Lenient cases of docs/protocol.md, passthrough_forward and Passthrough
+	// forwards by platform.
 	cases := []struct {
 		name, line string
 		want       pluginapi.Forward

@@ -8,7 +8,7 @@ import (
 	"unicode/utf8"
 )
 
-// Descriptor constants of wire-contract.md §2.4.
+// Descriptor constants of docs/protocol.md, Descriptor.
 const (
 	// ContractVersion is the descriptor contract version the reference
 	// speaks (descriptor.py CONTRACT_VERSION).
@@ -20,8 +20,8 @@ const (
 	DefaultEmoji = "\U0001F50C" // 🔌
 )
 
-// Descriptor is the capability descriptor the connector sends once per
-// hello (wire-contract.md §2.4). Its JSON form is the wire form, so a test
+// Descriptor is the capability descriptor the connector sends once per hello
+// (docs/protocol.md, Descriptor). Its JSON form is the wire form, so a test
 // connector can send one with json.Marshal.
 type Descriptor struct {
 	// ContractVersion is the connector's contract version (currently 1).
@@ -62,7 +62,8 @@ type Descriptor struct {
 }
 
 // LegacyOps returns the op set assumed when a descriptor advertises no
-// supported_ops: send, edit, typing, follow_up (§2.3).
+// supported_ops: send, edit, typing, follow_up (docs/protocol.md,
+// Descriptor: op gating).
 func LegacyOps() []string { return []string{"send", "edit", "typing", "follow_up"} }
 
 // SupportsOp reports whether the connector advertises op, falling back to
@@ -74,19 +75,21 @@ func (d Descriptor) SupportsOp(op string) bool {
 	return slices.Contains(d.SupportedOps, op)
 }
 
-// descriptorRequired are the nine keys a descriptor must carry (§2.4).
+// descriptorRequired are the nine keys a descriptor must carry
+// (docs/protocol.md, Descriptor).
 var descriptorRequired = [...]string{
 	"contract_version", "platform", "label", "max_message_length",
 	"supports_draft_streaming", "supports_edit", "supports_threads",
 	"markdown_dialect", "len_unit",
 }
 
-// ParseDescriptor decodes and normalises a descriptor object (§2.4): unknown
-// keys are ignored, a max_message_length that is not a positive integer
-// becomes DefaultMaxMessageLength, supported_ops keeps only non-empty string
-// entries (a non-list becomes empty), optional fields take their defaults,
-// and strings are clipped to the descriptor limits of limits.go.
-// It fails, naming the keys, when any of the nine required keys is missing.
+// ParseDescriptor decodes and normalises a descriptor object
+// (docs/protocol.md, Descriptor): unknown keys are ignored, a
+// max_message_length that is not a positive integer becomes
+// DefaultMaxMessageLength, supported_ops keeps only non-empty string entries
+// (a non-list becomes empty), optional fields take their defaults, and
+// strings are clipped to the descriptor limits of limits.go. It fails, naming
+// the keys, when any of the nine required keys is missing.
 func ParseDescriptor(raw []byte) (Descriptor, error) {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &m); err != nil || m == nil {

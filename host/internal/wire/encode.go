@@ -16,7 +16,7 @@ import (
 var ErrActionNotObject = errors.New("relay: outbound action must encode as a JSON object")
 
 // helloFrame and the other *Frame structs below are the gateway→connector
-// wire shapes of wire-contract.md §2.1.
+// wire shapes of docs/protocol.md, Gateway to connector.
 type helloFrame struct {
 	Type            FrameType       `json:"type"`
 	Platform        string          `json:"platform"`
@@ -43,7 +43,7 @@ func encode(v any) ([]byte, error) {
 
 // EncodeHello encodes a hello frame for one fronted identity. A non-empty
 // commandManifest (a JSON array) is attached as command_manifest; the Client
-// attaches it only to the "discord" hello (§2.1).
+// attaches it only to the "discord" hello (docs/protocol.md, hello).
 func EncodeHello(platform, botID string, commandManifest json.RawMessage) ([]byte, error) {
 	b, err := encode(helloFrame{Type: TypeHello, Platform: platform, BotID: botID, CommandManifest: commandManifest})
 	if err != nil {
@@ -104,7 +104,7 @@ func EncodeInboundAck(bufferID string) []byte {
 
 // NewRequestID returns a fresh outbound requestId: a random UUID version 4
 // rendered as 32 lowercase hex characters without dashes, like the reference
-// gateway's uuid4().hex (§2.1).
+// gateway's uuid4().hex (docs/protocol.md, outbound).
 func NewRequestID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go ≥ 1.24)

@@ -9,7 +9,8 @@ import (
 	"github.com/relayhost/relay-host/pluginapi"
 )
 
-// wireEvent and wireSource are the inbound.event wire form (§2.5).
+// wireEvent and wireSource are the inbound.event wire form
+// (docs/protocol.md, Inbound events).
 type wireEvent struct {
 	Text             json.RawMessage `json:"text"`
 	MessageType      json.RawMessage `json:"message_type"`
@@ -47,8 +48,8 @@ type wireSource struct {
 }
 
 // RelayPlatform is the source platform given to inbound events whose
-// platform is missing or not a plausible platform name (§2.5: unknown
-// values fall back to "relay").
+// platform is missing or not a plausible platform name (docs/protocol.md,
+// Inbound events: unknown values fall back to "relay").
 const RelayPlatform = "relay"
 
 // platformName matches what we accept as a platform name. The reference
@@ -63,9 +64,10 @@ var (
 	errSourceNotObject  = errors.New("event.source is not an object")
 )
 
-// decodeEvent decodes an inbound.event (§2.5) into a MessageEvent with
-// DeliveredViaUpstreamRelay set and SessionKey derived from the source. A
-// missing or null event or source is treated as {}.
+// decodeEvent decodes an inbound.event (docs/protocol.md, Inbound events)
+// into a MessageEvent with DeliveredViaUpstreamRelay set and SessionKey
+// derived from the source. A missing or null event or source is treated
+// as {}.
 func decodeEvent(r json.RawMessage) (pluginapi.MessageEvent, error) {
 	var w wireEvent
 	if !rawObject(r, &w) {
@@ -97,7 +99,7 @@ func decodeEvent(r json.RawMessage) (pluginapi.MessageEvent, error) {
 		src.ChatType = pluginapi.ChatTypeDM
 	}
 	if src.ScopeID == "" {
-		src.ScopeID = rawString(ws.GuildID) // [JUNE] connectors sent guild_id
+		src.ScopeID = rawString(ws.GuildID) // older connectors sent guild_id
 	}
 	for _, name := range []json.RawMessage{ws.UserDisplayName, ws.UserName, ws.UserHandle} {
 		if s := rawString(name); s != "" {
@@ -167,7 +169,7 @@ func putString(meta map[string]any, key string, r json.RawMessage) {
 
 // decodeMedia returns media_urls (string entries only) and, parallel to it,
 // each URL's MIME type looked up by URL (never by position) in media[]; ""
-// when unknown (§2.5).
+// when unknown (docs/protocol.md, Inbound events).
 func decodeMedia(urlsRaw, mediaRaw json.RawMessage) (urls, types []string) {
 	for _, u := range rawArray(urlsRaw) {
 		if rawKind(u) == '"' {
@@ -197,9 +199,9 @@ func decodeMedia(urlsRaw, mediaRaw json.RawMessage) (urls, types []string) {
 	return urls, types
 }
 
-// renderContext flattens the read-only channel history (§2.5 context) into
-// the "[Recent channel messages]" block the reference gateway builds, or ""
-// when there is nothing usable.
+// renderContext flattens the read-only channel history (the event's context;
+// docs/protocol.md, Inbound events) into the "[Recent channel messages]"
+// block the reference gateway builds, or "" when there is nothing usable.
 func renderContext(r json.RawMessage) string {
 	var lines []string
 	for _, item := range rawArray(r) {

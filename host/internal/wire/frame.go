@@ -11,12 +11,12 @@ const (
 	// MaxFrameBytes is the largest single frame (one newline-terminated line)
 	// the reader accepts; a longer line is skipped with a log and the link is
 	// kept. The reference gateway takes the websockets default of 1 MiB per
-	// WS message and the contract asks for "at least 1 MiB" (wire-contract.md
-	// §1.4). Discord interaction bodies are a few KiB, but a forward carries
-	// the body base64-encoded (×4/3) plus headers, and the connector's cap is
-	// unknown (Open question 1), so we allow 4× the reference: generous for
-	// every real frame, small enough that a runaway peer cannot make the carry
-	// buffer grow without bound.
+	// WS message and the protocol asks a gateway to accept "at least 1 MiB"
+	// per message (docs/protocol.md, Framing). Discord interaction bodies are
+	// a few KiB, but a forward carries the body base64-encoded (×4/3) plus
+	// headers, and the connector's own cap is not published, so we allow 4×
+	// the reference: generous for every real frame, small enough that a
+	// runaway peer cannot make the carry buffer grow without bound.
 	MaxFrameBytes = 4 << 20
 
 	// MaxMessageBytes is the hard per-WebSocket-message limit given to
@@ -31,7 +31,7 @@ const (
 // FrameType is the "type" of a frame.
 type FrameType string
 
-// Frame types of wire-contract.md §2.
+// Frame types of docs/protocol.md, Frames.
 const (
 	// Gateway → connector.
 	TypeHello      FrameType = "hello"
@@ -82,7 +82,7 @@ type Frame struct {
 
 // Inbound is the payload of an inbound frame.
 type Inbound struct {
-	// Event is the decoded event (wire-contract.md §2.5).
+	// Event is the decoded event (docs/protocol.md, Inbound events).
 	Event pluginapi.MessageEvent
 	// BufferID is set for a buffered replay; "" for live deliveries.
 	BufferID string

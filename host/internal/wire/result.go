@@ -7,7 +7,8 @@ import (
 )
 
 // EgressDeclinedCode is the outbound_result code that marks an authorization
-// refusal by the connector's egress guard (§2.2).
+// refusal by the connector's egress guard (docs/protocol.md, Outbound
+// results).
 const EgressDeclinedCode = "egress_declined"
 
 // OutboundResult is the outcome of one outbound request: the connector's
@@ -36,7 +37,8 @@ type OutboundResult struct {
 
 // EgressDeclined reports whether the connector refused the destination: the
 // code is EgressDeclinedCode, or, for connectors that send no code, the error
-// text contains "egress declined:" in any case (§2.2).
+// text contains "egress declined:" in any case (docs/protocol.md, Outbound
+// results).
 func (r OutboundResult) EgressDeclined() bool {
 	return r.Code == EgressDeclinedCode ||
 		strings.Contains(strings.ToLower(r.Error), "egress declined:")

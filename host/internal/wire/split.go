@@ -6,7 +6,7 @@ import (
 )
 
 // Splitter reassembles newline-delimited frames from WebSocket messages with
-// a carry buffer (wire-contract.md §1.5): one message may hold several
+// a carry buffer (docs/protocol.md, Framing): one message may hold several
 // frames, a frame may span messages, and blank or whitespace-only lines are
 // skipped. A line longer than the limit is dropped whole (even when it spans
 // many messages, never held in memory) and reported once, with its type and

@@ -17,10 +17,11 @@ const (
 	optionAttachment      = 11
 )
 
-// command renders an APPLICATION_COMMAND (§4.2, §4.3, §11.2, §11.3): "/name"
-// followed by subcommand names and option values in order, then a context
-// menu's target id. data.type decides nothing else: CHAT_INPUT (1), USER (2),
-// MESSAGE (3) and PRIMARY_ENTRY_POINT (4) all render as commands.
+// command renders an APPLICATION_COMMAND (plugins/discord/README.md,
+// "APPLICATION_COMMAND (type 2)"): "/name" followed by subcommand names and
+// option values in order, then a context menu's target id. data.type decides
+// nothing else: CHAT_INPUT (1), USER (2), MESSAGE (3) and PRIMARY_ENTRY_POINT
+// (4) all render as commands.
 func (b *builder) command(data map[string]any) {
 	head := strings.TrimRight("/"+truthyString(data["name"]), "/")
 	if head == "" {
@@ -42,11 +43,11 @@ func (b *builder) command(data map[string]any) {
 	b.ev.MessageType = pluginapi.MessageTypeCommand
 }
 
-// options appends the rendering of one options array to parts (§4.3):
-// subcommands and groups contribute their name and recurse, every other
-// option its value (attachments their filename, §11.3). depth is the option
-// nesting level; the walk stops at MaxDepth, which a parsed body cannot
-// exceed anyway.
+// options appends the rendering of one options array to parts: subcommands
+// and groups contribute their name and recurse, every other option its value
+// (attachments their filename; plugins/discord/README.md, "Deliberate
+// differences": attachments). depth is the option nesting level; the walk
+// stops at MaxDepth, which a parsed body cannot exceed anyway.
 func (b *builder) options(data map[string]any, raw any, parts []string, depth int) []string {
 	list, ok := raw.([]any)
 	if !ok || depth > MaxDepth {
@@ -82,7 +83,8 @@ func (b *builder) options(data map[string]any, raw any, parts []string, depth in
 }
 
 // replyTo fills the reply context from a MESSAGE context menu's target
-// (§11.2): the target id, the resolved message's content, and its author's
+// (plugins/discord/README.md, "Deliberate differences": context-menu
+// targets): the target id, the resolved message's content, and its author's
 // display name (member nick → global name → username).
 func (b *builder) replyTo(data map[string]any, target string) {
 	b.ev.ReplyToMessageID = target

@@ -8,14 +8,15 @@ import (
 
 // PromptTokenPrefix is the first part of a Hermes prompt token, the custom_id
 // the connector gives the buttons of a prompt: "hp1:<prompt_id>:<option_id>"
-// (discord-conversion.md §7).
+// (plugins/discord/README.md, "MESSAGE_COMPONENT (type 3)").
 const PromptTokenPrefix = "hp1"
 
 // maxPromptPart is the longest prompt or option id a prompt token may carry.
 const maxPromptPart = 32
 
-// component renders a MESSAGE_COMPONENT (§4.2, §7, §11.1): the custom_id;
-// for a select menu also its values; for a valid prompt token a prompt answer.
+// component renders a MESSAGE_COMPONENT (plugins/discord/README.md,
+// "MESSAGE_COMPONENT (type 3)"): the custom_id; for a select menu also its
+// values; for a valid prompt token a prompt answer.
 func (b *builder) component(data map[string]any) {
 	customID := truthyString(data["custom_id"])
 	b.ev.Text = customID

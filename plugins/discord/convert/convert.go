@@ -85,7 +85,8 @@ func convertGeneric(f pluginapi.Forward) (pluginapi.Result, Details) {
 	return convertInteraction(body, f.Profile), d
 }
 
-// convertInteraction applies §4/§11 to a parsed body whose token is gone.
+// convertInteraction applies the rules of plugins/discord/README.md to a
+// parsed body whose token is gone.
 func convertInteraction(body map[string]any, profile string) pluginapi.Result {
 	typ, typed := smallInt(body["type"])
 	if !typed {
@@ -121,7 +122,8 @@ func convertInteraction(body map[string]any, profile string) pluginapi.Result {
 		b.modal(data)
 	}
 	// Any other type (missing, unknown, non-numeric) keeps the empty text
-	// event of the reference (§4.2, §8, §11.8).
+	// event of the reference (plugins/discord/README.md, "PING, AUTOCOMPLETE,
+	// other types").
 
 	b.ev.Metadata = b.meta
 	b.ev.SessionKey = pluginapi.SessionKey(b.ev.Source)
@@ -149,7 +151,8 @@ func (b *builder) addMedia(url, contentType string) {
 	b.ev.MediaTypes = append(b.ev.MediaTypes, contentType)
 }
 
-// attachment looks the attachment id up in data.resolved.attachments (§11.3):
+// attachment looks the attachment id up in data.resolved.attachments
+// (plugins/discord/README.md, "Deliberate differences": attachments):
 // a resolved attachment with a url adds a media entry (content_type, or ""
 // when unknown), and the returned display text is its filename, falling back
 // to the id when the attachment or its filename is missing.
@@ -168,14 +171,15 @@ func (b *builder) attachment(data map[string]any, id string) string {
 }
 
 // attachedMessageID is the id of the message a component (or a modal opened
-// from one) was attached to, or "" (§4.7).
+// from one) was attached to, or "" (plugins/discord/README.md, "Identity and
+// session key").
 func attachedMessageID(body map[string]any) string {
 	return truthyString(object(body["message"])["id"])
 }
 
-// source builds the SessionSource of §4.4, §4.5 and §11: every field that
-// feeds the session key or the connector's egress guard is wire-compatible
-// with the reference.
+// source builds the SessionSource of plugins/discord/README.md, "Identity and
+// session key": every field that feeds the session key or the connector's
+// egress guard is wire-compatible with the reference.
 func source(body map[string]any, profile string) pluginapi.SessionSource {
 	src := pluginapi.SessionSource{
 		Platform:                  Platform,

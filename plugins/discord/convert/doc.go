@@ -2,9 +2,9 @@
 // forwards it, into the relay-host result for the agent: at most one
 // [pluginapi.MessageEvent] and a [pluginapi.Disposition].
 //
-// The rules are those of the reference gateway (discord-conversion.md §1–§9)
-// with the relay-host decisions of §11 on top; plugins/discord/README.md lists
-// every rule and every deliberate difference. In short:
+// The rules are those of the reference gateway with relay-host's deliberate
+// differences on top; plugins/discord/README.md lists every rule and every
+// deliberate difference. In short:
 //
 //   - APPLICATION_COMMAND (2) becomes "/name sub … values" with message type
 //     command; context menus become "/name <target_id>", and a MESSAGE

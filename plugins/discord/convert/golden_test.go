@@ -153,12 +153,13 @@ func writeSeedCorpus(t *testing.T, goldens []golden) {
 
 // checkInvariants asserts what must hold for every input: a valid
 // disposition, events only when handled (and then exactly one), parallel
-// media lists, a session key and the interaction-token egress on every
-// event, no raw_message, and — the point of §11.7 — nothing that depends on a
-// top-level token: the result must not change when the token's value does,
-// and a string token of 8 or more bytes must not appear in the result's JSON
-// unless the token-independent result contains it anyway (it is then part of
-// the body's other content or of the output's own vocabulary).
+// media lists, a session key and the interaction-token egress on every event,
+// no raw_message, and — the point of plugins/discord/README.md, "Token
+// handling" — nothing that depends on a top-level token: the result must not
+// change when the token's value does, and a string token of 8 or more bytes
+// must not appear in the result's JSON unless the token-independent result
+// contains it anyway (it is then part of the body's other content or of the
+// output's own vocabulary).
 func checkInvariants(t testing.TB, body []byte, res pluginapi.Result) {
 	t.Helper()
 	if !res.Disposition.Valid() {

@@ -5,11 +5,12 @@ import "strings"
 // componentFileUpload is the File Upload component type (modals only).
 const componentFileUpload = 19
 
-// modal renders a MODAL_SUBMIT (§4.6, §11.3, §11.4): one "custom_id=value"
-// line per submitted field, depth-first from data.components through legacy
-// action rows (components) and Label wrappers (component). Text inputs, radio
-// groups and checkboxes carry value; selects carry values, joined with ",";
-// file uploads carry attachment ids, shown as filenames and added as media.
+// modal renders a MODAL_SUBMIT (plugins/discord/README.md, "MODAL_SUBMIT
+// (type 5)"): one "custom_id=value" line per submitted field, depth-first
+// from data.components through legacy action rows (components) and Label
+// wrappers (component). Text inputs, radio groups and checkboxes carry value;
+// selects carry values, joined with ","; file uploads carry attachment ids,
+// shown as filenames and added as media.
 func (b *builder) modal(data map[string]any) {
 	w := modalWalk{b: b, data: data, fields: []any{}}
 	w.walk(data["components"], 1)

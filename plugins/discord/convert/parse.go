@@ -13,7 +13,7 @@ import (
 // messages, the message, a container, a section, its accessory — reaches
 // about 15), and the cap bounds the decoder's recursion and every walk over
 // the body (options, modal components). Deeper bodies are rejected
-// (discord-conversion.md §11.8).
+// (plugins/discord/README.md, "Parsing").
 const MaxDepth = 32
 
 // utf8BOM is the UTF-8 encoding of U+FEFF. Python's json.loads refuses a str

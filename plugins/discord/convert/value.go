@@ -12,7 +12,7 @@ import (
 // This file holds the small value helpers that reproduce the reference's
 // Python semantics on decoded JSON (map[string]any with json.Number numbers):
 // truthiness, numeric equality, whitespace, and the lossless stringification
-// of §11.6.
+// of plugins/discord/README.md, "Values, truthiness, whitespace".
 
 // object returns v as a JSON object, or nil when it is anything else.
 func object(v any) map[string]any {
@@ -102,11 +102,12 @@ func isNumber(v any, want ...int64) bool {
 	return false
 }
 
-// render is the lossless stringification of §11.6, used wherever the
-// reference applies Python's str(): strings unchanged, numbers exactly as
-// written in the body, booleans true/false, null as "". Arrays and objects
-// (which Discord never sends where a scalar is expected) render as compact
-// JSON with sorted keys instead of Python's repr.
+// render is the lossless stringification (plugins/discord/README.md, "Values,
+// truthiness, whitespace"), used wherever the reference applies Python's
+// str(): strings unchanged, numbers exactly as written in the body, booleans
+// true/false, null as "". Arrays and objects (which Discord never sends where
+// a scalar is expected) render as compact JSON with sorted keys instead of
+// Python's repr.
 func render(v any) string {
 	switch x := v.(type) {
 	case nil:
