@@ -14,6 +14,7 @@ import (
 // TestExplainAddsAdvice checks that each typed error of the library
 // packages is printed with what to do about it, here and only here.
 func TestExplainAddsAdvice(t *testing.T) {
+	t.Parallel()
 	pinned := &plugins.PinError{Path: "/p/relay-plugin-a", Got: "aa", Want: "bb"}
 	unlisted := &plugins.PinError{Path: "/p/relay-plugin-b", Got: "cc"}
 	tests := []struct {

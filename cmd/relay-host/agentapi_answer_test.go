@@ -20,6 +20,7 @@ const expiredContent = "too late for the token"
 // (the answer's reply and POST /v1/reply alike); and an interrupt_inbound
 // reaches the agent as an interrupt notice.
 func TestAgentAPIWebhookAnswer(t *testing.T) {
+	t.Parallel()
 	r := startAPIRig(t, rigOptions{connector: relaytest.Options{Outbound: func(o relaytest.OutboundFrame) relaytest.OutboundReply {
 		if o.Op() == "follow_up" && o.Action["content"] == expiredContent {
 			return relaytest.OutboundReply{Result: map[string]any{"success": false, "error": "Unknown interaction (token expired)"}}

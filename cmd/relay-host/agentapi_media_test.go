@@ -39,6 +39,7 @@ func (b *bearers) check(r *http.Request) bool {
 // that is not the connector's media plane (no open proxy), and files over
 // 25 MiB, declared (413) or streamed (the transfer is cut).
 func TestAgentAPIMediaBothWays(t *testing.T) {
+	t.Parallel()
 	r := startAPIRig(t, rigOptions{})
 	const over = 26 << 20
 	var b bearers

@@ -16,6 +16,7 @@ import (
 // plugin), and the answer reaches the agent once; a second press, and a
 // press on another gateway's prompt, are acked and never delivered.
 func TestAgentAPIPromptRoundTrip(t *testing.T) {
+	t.Parallel()
 	r := startAPIRig(t, rigOptions{})
 	ctx := testCtx(t)
 	status, m := r.post("/v1/actions", `{"op":"prompt","chat_id":"chan-p","content":"Deploy web?",`+
@@ -95,6 +96,7 @@ func (r *apiRig) reactions(t *testing.T, messageID string, n int) []string {
 // message: 👀 while the agent works, then ✅, or ❌ when it failed; a
 // slash command gets none, and --typing=false sends no typing.
 func TestAgentAPIReactionsSequence(t *testing.T) {
+	t.Parallel()
 	r := startAPIRig(t, rigOptions{args: []string{"--typing=false"}})
 	ctx := testCtx(t)
 	r.agent.setAnswer(func(ev map[string]any) (int, string) {

@@ -22,6 +22,7 @@ import (
 // request of the agent contract: each refused with its status and a
 // message naming the field, and nothing sent to the connector.
 func TestAgentAPIEndpointsAndBadInput(t *testing.T) {
+	t.Parallel()
 	r := startAPIRig(t, rigOptions{args: []string{"--chat-memory", "2"}})
 
 	status, st, _ := r.do(http.MethodGet, "/v1/status", "", nil, nil)
@@ -152,6 +153,7 @@ func TestAgentAPIEndpointsAndBadInput(t *testing.T) {
 // ambiguous, and while the link is down every action is refused 503 at
 // once, with nothing queued.
 func TestAgentAPILinkDownAndAmbiguous(t *testing.T) {
+	t.Parallel()
 	r := startAPIRig(t, rigOptions{connector: relaytest.Options{Outbound: func(o relaytest.OutboundFrame) relaytest.OutboundReply {
 		return relaytest.OutboundReply{Never: o.Action["content"] == "never answered"}
 	}}})
@@ -217,6 +219,7 @@ func TestAgentAPILinkDownAndAmbiguous(t *testing.T) {
 // from the connector (ops the platform does not take), and how long text
 // goes out (the echo agent's reply too).
 func TestAgentAPIEnrichmentGatingSplitting(t *testing.T) {
+	t.Parallel()
 	r := startAPIRig(t, rigOptions{echo: true, args: []string{"--reactions=false"}})
 	ctx := testCtx(t)
 
@@ -345,6 +348,7 @@ func (r *apiRig) waitParts(t *testing.T, chat string, n int) []relaytest.Outboun
 // TestRunAgentAPIConfiguration checks run's refusals: no API without a
 // token, a bad --chat-memory, an address in use; and the unix socket mode.
 func TestRunAgentAPIConfiguration(t *testing.T) {
+	t.Parallel()
 	srv := connector(t, relaytest.Options{})
 	secret, plugins := secretFile(t), pluginsDir(t, false)
 	busy := freeAddr(t)

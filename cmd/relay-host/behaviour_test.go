@@ -46,6 +46,7 @@ func readyz(t *testing.T, listen string) (int, readiness) {
 // TestMain built: under -race, relay-host and every plugin it starts carry
 // the race detector too; without it, none does.
 func TestChildBinariesAreBuiltWithTheRaceDetectorWhenTheTestsAre(t *testing.T) {
+	t.Parallel()
 	paths := []string{bins.relayHost, bins.testPlugin}
 	entries, err := os.ReadDir(bins.plugins)
 	if err != nil {
@@ -92,6 +93,7 @@ func TestChildrenGetNoRelayVariablesFromTheRunner(t *testing.T) {
 // connector's address: it keeps retrying, /readyz says 503 meanwhile, and
 // it connects once the connector comes up.
 func TestRunConnectorDownAtBoot(t *testing.T) {
+	t.Parallel()
 	addr := freeAddr(t)
 	srv := relaytest.New(relaytest.Options{Addr: addr, GatewayID: testGatewayID, Secrets: []string{testSecret}})
 	t.Cleanup(srv.Close)
@@ -129,6 +131,7 @@ func TestRunConnectorDownAtBoot(t *testing.T) {
 // can no longer be started: /readyz must say 503 and name the plugin's
 // state while the connector link is fine.
 func TestRunReadyzIs503WhileAPluginIsDown(t *testing.T) {
+	t.Parallel()
 	srv := connector(t, relaytest.Options{})
 	plugins := pluginsDir(t, true)
 	listen := freeAddr(t)
@@ -175,6 +178,7 @@ const shutdownBound = 25 * time.Second
 // on a buffered delivery: relay-host must exit within its budget, cleanly,
 // and leave that delivery un-acknowledged for redelivery.
 func TestRunShutdownWithASlowAgent(t *testing.T) {
+	t.Parallel()
 	srv := connector(t, relaytest.Options{})
 	arrived := make(chan struct{}, 1)
 	release := make(chan struct{})
@@ -224,6 +228,7 @@ func TestRunShutdownWithASlowAgent(t *testing.T) {
 // json at debug level: every line it writes to standard error, its plugins'
 // included, must be one JSON object with the hclog keys.
 func TestRunLogFormatJSON(t *testing.T) {
+	t.Parallel()
 	srv := connector(t, relaytest.Options{})
 	p := start(t, nil, runArgs(srv, secretFile(t), pluginsDir(t, false), "--log-format", "json")...)
 	ctx := testCtx(t)
@@ -278,6 +283,7 @@ func TestRunLogFormatJSON(t *testing.T) {
 // with every field of the golden's event, nothing else there, no reply, and
 // each delivery acknowledged.
 func TestRunStdoutAgentEndToEnd(t *testing.T) {
+	t.Parallel()
 	srv := connector(t, relaytest.Options{})
 	p := start(t, nil, runArgs(srv, secretFile(t), pluginsDir(t, false), "--agent", "stdout")...)
 	ctx := testCtx(t)
@@ -331,6 +337,7 @@ func TestRunStdoutAgentEndToEnd(t *testing.T) {
 // platform no plugin serves: its buffered forward is a deliberate drop,
 // settled and acknowledged, not left for redelivery.
 func TestRunForwardForAPlatformWithoutPluginIsDroppedAndAcked(t *testing.T) {
+	t.Parallel()
 	srv := connector(t, relaytest.Options{})
 	p := start(t, nil, runArgs(srv, secretFile(t), pluginsDir(t, false), "--identity", "slack:T1")...)
 	ctx := testCtx(t)

@@ -154,6 +154,7 @@ type memory struct {
 }
 
 func TestBenchRefusesAnythingButLoopback(t *testing.T) {
+	t.Parallel()
 	for _, addr := range []string{"0.0.0.0:0", "192.0.2.1:9000", "connector.example:443"} {
 		r := relayHost(t, "", "bench", "--connector-addr", addr)
 		if r.code != exitFailure || !strings.Contains(r.stderr, "loopback") {

@@ -10,6 +10,7 @@ import (
 )
 
 func TestConvertTwilioIsDroppedWithAReason(t *testing.T) {
+	t.Parallel()
 	body := filepath.Join(t.TempDir(), "sms.txt")
 	form := "ToCountry=US&SmsMessageSid=SM1234&NumMedia=0&Body=meet+me+at+noon&MessageSid=SM1234&AccountSid=AC1&From=%2B14155550100&To=%2B15005550006&ApiVersion=2010-04-01"
 	if err := os.WriteFile(body, []byte(form), 0o644); err != nil {
@@ -38,6 +39,7 @@ func TestConvertTwilioIsDroppedWithAReason(t *testing.T) {
 }
 
 func TestConvertDiscordGoldensThroughTheCLI(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct{ golden, profile string }{
 		{"slash_command_docs_cardsearch", ""},
 		{"button_hp1_prompt_valid", "main"},
@@ -64,6 +66,7 @@ func TestConvertDiscordGoldensThroughTheCLI(t *testing.T) {
 }
 
 func TestConvertReadsStandardInput(t *testing.T) {
+	t.Parallel()
 	r := relayHost(t, `{"type":2,"id":"1","channel_id":"c","user":{"id":"u","username":"x"},"data":{"name":"ask"}}`,
 		"convert", "--platform", "discord", "--plugins-dir", bins.plugins, "-")
 	if r.code != 0 || !strings.Contains(r.stdout, `"text": "/ask"`) || !strings.Contains(r.stdout, `"session_key": "agent:main:discord:dm:c"`) {
@@ -72,6 +75,7 @@ func TestConvertReadsStandardInput(t *testing.T) {
 }
 
 func TestConvertErrors(t *testing.T) {
+	t.Parallel()
 	big := filepath.Join(t.TempDir(), "big.json")
 	if err := os.WriteFile(big, make([]byte, 2<<20), 0o644); err != nil {
 		t.Fatal(err)
@@ -107,6 +111,7 @@ func TestConvertErrors(t *testing.T) {
 }
 
 func TestPluginsListAndPin(t *testing.T) {
+	t.Parallel()
 	dir := pluginsDir(t, false)
 	r := relayHost(t, "", "plugins", "list", "--plugins-dir", dir)
 	hash := regexp.MustCompile(`[0-9a-f]{64}`)
@@ -140,6 +145,7 @@ func TestPluginsListAndPin(t *testing.T) {
 }
 
 func TestHelpExplainsEveryCommand(t *testing.T) {
+	t.Parallel()
 	r := relayHost(t, "", "--help")
 	if r.code != 0 {
 		t.Fatalf("--help exit %d", r.code)

@@ -89,6 +89,7 @@ func stopHost(t *testing.T, p *process) {
 }
 
 func TestRunReadsTheCredentialsFile(t *testing.T) {
+	t.Parallel()
 	srv := connector(t, relaytest.Options{})
 	plugins := pluginsDir(t, false)
 
@@ -131,6 +132,7 @@ func TestRunReadsTheCredentialsFile(t *testing.T) {
 }
 
 func TestRunRefusesABadCredentialsFile(t *testing.T) {
+	t.Parallel()
 	srv := connector(t, relaytest.Options{})
 	plugins := pluginsDir(t, false)
 	good := `{"connector":"` + srv.URL() + `","gateway_id":"` + testGatewayID + `","secret":"` + testSecret + `"}`
@@ -186,6 +188,7 @@ func issuing(req relaytest.ControlRequest) relaytest.ControlReply {
 }
 
 func TestRunProvisions(t *testing.T) {
+	t.Parallel()
 	plugins := pluginsDir(t, false)
 	token := privateFile(t, "caller.token", ctlCallerToken+"\n")
 	t.Run("once per identity; the first secret wins; unset keys omitted", func(t *testing.T) {
@@ -252,6 +255,7 @@ func TestRunProvisions(t *testing.T) {
 }
 
 func TestRunProvisionFaults(t *testing.T) {
+	t.Parallel()
 	plugins := pluginsDir(t, false)
 	token := privateFile(t, "caller.token", ctlCallerToken)
 	faults := []struct {
@@ -322,6 +326,7 @@ func TestRunProvisionFaults(t *testing.T) {
 }
 
 func TestRunProvisionWithClientCredentials(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	var forms []url.Values
 	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -363,6 +368,7 @@ const testPolicies = `[
 ]`
 
 func TestRunPostsPoliciesAtEveryStart(t *testing.T) {
+	t.Parallel()
 	srv := connector(t, relaytest.Options{})
 	plugins := pluginsDir(t, false)
 	policy := privateFile(t, "policy.json", testPolicies)
@@ -398,6 +404,7 @@ func TestRunPostsPoliciesAtEveryStart(t *testing.T) {
 }
 
 func TestRunPolicyFailuresNeverBlockTheLink(t *testing.T) {
+	t.Parallel()
 	plugins := pluginsDir(t, false)
 	policy := privateFile(t, "policy.json", testPolicies)
 	for _, tt := range []struct {
@@ -440,6 +447,7 @@ func TestRunPolicyFailuresNeverBlockTheLink(t *testing.T) {
 }
 
 func TestRunRefusesABadPolicyOrManifestBeforeDialing(t *testing.T) {
+	t.Parallel()
 	srv := connector(t, relaytest.Options{})
 	plugins := pluginsDir(t, false)
 	secret := secretFile(t)
@@ -471,6 +479,7 @@ func TestRunRefusesABadPolicyOrManifestBeforeDialing(t *testing.T) {
 }
 
 func TestRunSendsTheCommandManifestOnTheDiscordHello(t *testing.T) {
+	t.Parallel()
 	srv := connector(t, relaytest.Options{})
 	const manifest = `[
   {"name": "ask", "description": "Ask the agent", "options": [{"type": 3, "name": "question", "description": "What to ask", "required": true}]},
@@ -514,6 +523,7 @@ func TestRunSendsTheCommandManifestOnTheDiscordHello(t *testing.T) {
 }
 
 func TestRunHelpExplainsTheControlFlags(t *testing.T) {
+	t.Parallel()
 	r := relayHost(t, "", "run", "--help")
 	if r.code != 0 {
 		t.Fatalf("exit %d", r.code)
@@ -531,6 +541,7 @@ func TestRunHelpExplainsTheControlFlags(t *testing.T) {
 }
 
 func TestRunControlUsageErrors(t *testing.T) {
+	t.Parallel()
 	srv := connector(t, relaytest.Options{})
 	plugins := pluginsDir(t, false)
 	token := privateFile(t, "caller.token", ctlCallerToken)

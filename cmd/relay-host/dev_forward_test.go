@@ -16,6 +16,7 @@ import (
 // GitHub plugin, answered by the echo agent, the reply posted to a fake
 // GitHub by the plugin, and each step printed.
 func TestDevForwardRouteServesAnyPlatform(t *testing.T) {
+	t.Parallel()
 	gh, apiURL := newFakeGitHubAPI(t)
 	r := newDevRig(t)
 	ctx, cancel := context.WithCancel(context.Background())

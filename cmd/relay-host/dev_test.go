@@ -194,6 +194,7 @@ func signedHeaders(key ed25519.PrivateKey, body []byte) map[string]string {
 }
 
 func TestDevInteractionIsDeferredAndFollowedUpWithItsSession(t *testing.T) {
+	t.Parallel()
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -237,6 +238,7 @@ func TestDevInteractionIsDeferredAndFollowedUpWithItsSession(t *testing.T) {
 }
 
 func TestDevBadSignatureIsRefusedAndNothingForwarded(t *testing.T) {
+	t.Parallel()
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
 	_, other, _ := ed25519.GenerateKey(rand.Reader)
 	r := newDevRig(t, pub)
@@ -264,6 +266,7 @@ func TestDevBadSignatureIsRefusedAndNothingForwarded(t *testing.T) {
 }
 
 func TestDevPingIsAnsweredPongWithoutForward(t *testing.T) {
+	t.Parallel()
 	r := newDevRig(t)
 	r.startGateway()
 	r.postInteraction([]byte(`{"type":1,"id":"4001","token":"tok-ping","application_id":"dev-bot"}`), nil, 200, `{"type":1}`)
@@ -281,6 +284,7 @@ func TestDevPingIsAnsweredPongWithoutForward(t *testing.T) {
 }
 
 func TestDevTwilioWebhookIsAnsweredAndDroppedByTheStub(t *testing.T) {
+	t.Parallel()
 	r := newDevRig(t)
 	r.startGateway()
 	status, ctype, body := r.post(r.edge.TwilioURL("dev-number"), "application/x-www-form-urlencoded",
@@ -311,6 +315,7 @@ func TestDevTwilioWebhookIsAnsweredAndDroppedByTheStub(t *testing.T) {
 }
 
 func TestDevHostRestartBuffersAndAnswersEachInteractionOnce(t *testing.T) {
+	t.Parallel()
 	r := newDevRig(t)
 	conn := r.edge.Connector()
 	stop1 := r.startGateway()
@@ -407,6 +412,7 @@ func TestDevHostRestartBuffersAndAnswersEachInteractionOnce(t *testing.T) {
 }
 
 func TestDevAddrInUseSaysHowToPickAnother(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -415,7 +421,7 @@ func TestDevAddrInUseSaysHowToPickAnother(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	env := &environment{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr,
 		getenv: func(string) string { return "" }, executable: func() (string, error) { return bins.relayHost, nil }}
-	code := runMain(t.Context(), env, []string{"dev", "--addr", ln.Addr().String()})
+	code := runMain(t.Context(), env, []string{"dev", "--addr", ln.Addr().String(), "--agent-api", "127.0.0.1:0"})
 	if code != exitFailure || !strings.Contains(stderr.String(), "already in use") || !strings.Contains(stderr.String(), "--addr 127.0.0.1:0") {
 		t.Fatalf("exit %d, stderr %q; want 1 and advice to use --addr 127.0.0.1:0", code, stderr.String())
 	}
@@ -425,6 +431,7 @@ func TestDevAddrInUseSaysHowToPickAnother(t *testing.T) {
 // as a real process with the plugins beside it, checks that every sample's
 // story is printed in order, then interrupts it.
 func TestDevDemoRunsEverySampleThenStopsCleanly(t *testing.T) {
+	t.Parallel()
 	p := start(t, []string{"NO_COLOR=1", "RELAY_LOG_LEVEL=warn"}, "dev", "--demo", "--addr", "127.0.0.1:0", "--agent-api", "127.0.0.1:0")
 	ctx, cancel := context.WithTimeout(t.Context(), devTestWait)
 	defer cancel()

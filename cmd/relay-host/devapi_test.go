@@ -16,6 +16,7 @@ import (
 // body), and checks that the message reaches the demo chat through the
 // embedded connector and is printed.
 func TestDevPrintsAWorkingAgentAPICurlLine(t *testing.T) {
+	t.Parallel()
 	p := start(t, []string{"NO_COLOR=1", "RELAY_LOG_LEVEL=warn"}, "dev", "--addr", "127.0.0.1:0", "--agent-api", "127.0.0.1:0")
 	ctx, cancel := context.WithTimeout(t.Context(), devTestWait)
 	defer cancel()

@@ -14,7 +14,8 @@ import (
 // buffered, the embedded connector calls the host's wake URL, and the
 // replay is served and followed up.
 func TestDevDormantWakesOnARequest(t *testing.T) {
-	p := start(t, []string{"NO_COLOR=1", "RELAY_LOG_LEVEL=warn"}, "dev", "--addr", "127.0.0.1:0", "--dormant-after", "300ms")
+	t.Parallel()
+	p := start(t, []string{"NO_COLOR=1", "RELAY_LOG_LEVEL=warn"}, "dev", "--addr", "127.0.0.1:0", "--agent-api", "127.0.0.1:0", "--dormant-after", "300ms")
 	ctx, cancel := context.WithTimeout(t.Context(), devTestWait)
 	defer cancel()
 	var lines []string

@@ -12,6 +12,7 @@ import (
 // remembers: it keeps only the newest announceMemory, so a long dev session
 // does not grow with every request.
 func TestDevLogForgetsOldForwards(t *testing.T) {
+	t.Parallel()
 	l := newDevLog(io.Discard, false, "echo")
 	for i := range 3 * announceMemory {
 		l.edgeEvent(edge.Forwarded{Delivery: edge.Delivery{BufferID: fmt.Sprintf("pbuf-%d", i)}})

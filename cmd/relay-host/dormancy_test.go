@@ -82,6 +82,7 @@ func awaitNoDial(t *testing.T, srv *relaytest.Server, dials int, window time.Dur
 }
 
 func TestRunGoesDormantAndWakes(t *testing.T) {
+	t.Parallel()
 	srv := connector(t, relaytest.Options{})
 	listen := freeAddr(t)
 	p := start(t, nil, runArgs(srv, secretFile(t), pluginsDir(t, false), "--listen", listen, "--dormant-after", "300ms")...)
@@ -159,6 +160,7 @@ func sameSet(a, b []int) bool {
 }
 
 func TestRunWakeWhileConnectedIsANoop(t *testing.T) {
+	t.Parallel()
 	srv := connector(t, relaytest.Options{})
 	listen := freeAddr(t)
 	p := start(t, nil, runArgs(srv, secretFile(t), pluginsDir(t, false), "--listen", listen, "--dormant-after", "1h")...)
@@ -199,6 +201,7 @@ func connectingTimes(t *testing.T, log string) []time.Time {
 }
 
 func TestRunWakeStormDialsAtMostOncePerSecond(t *testing.T) {
+	t.Parallel()
 	srv := connector(t, relaytest.Options{})
 	listen := freeAddr(t)
 	// A short quiet period: between wakes the host goes dormant again at
@@ -273,6 +276,7 @@ func TestRunWakeStormDialsAtMostOncePerSecond(t *testing.T) {
 }
 
 func TestRunMissedGoingIdleAckStaysConnected(t *testing.T) {
+	t.Parallel()
 	srv := connector(t, relaytest.Options{NeverAckIdle: true})
 	listen := freeAddr(t)
 	p := start(t, nil, runArgs(srv, secretFile(t), pluginsDir(t, false), "--listen", listen, "--dormant-after", "200ms")...)
@@ -301,6 +305,7 @@ func TestRunMissedGoingIdleAckStaysConnected(t *testing.T) {
 }
 
 func TestRunSIGTERMWhileDormantExitsPromptly(t *testing.T) {
+	t.Parallel()
 	srv := connector(t, relaytest.Options{})
 	p := start(t, nil, runArgs(srv, secretFile(t), pluginsDir(t, false), "--dormant-after", "200ms")...)
 	ctx := testCtx(t)
@@ -338,6 +343,7 @@ func TestRunSIGTERMWhileDormantExitsPromptly(t *testing.T) {
 }
 
 func TestRunSIGUSR1Wakes(t *testing.T) {
+	t.Parallel()
 	srv := connector(t, relaytest.Options{})
 	p := start(t, nil, runArgs(srv, secretFile(t), pluginsDir(t, false), "--dormant-after", "200ms")...)
 	ctx := testCtx(t)
@@ -359,6 +365,7 @@ func TestRunSIGUSR1Wakes(t *testing.T) {
 // and the platform starts a new one when the connector calls the wake
 // URL; the new process gets the buffer.
 func TestRunDormantExitThenPlatformRestart(t *testing.T) {
+	t.Parallel()
 	srv := connector(t, relaytest.Options{})
 	secret, plugins := secretFile(t), pluginsDir(t, false)
 	args := runArgs(srv, secret, plugins, "--dormant-after", "200ms", "--dormant-exit")
@@ -449,6 +456,7 @@ func dormantThenWake(r *lossRig, host *process) {
 }
 
 func TestRunNoDormancyWhileADeliveryIsInProgress(t *testing.T) {
+	t.Parallel()
 	srv := connector(t, relaytest.Options{})
 	got := make(chan struct{}, 1)
 	release := make(chan struct{})

@@ -123,6 +123,7 @@ func readEnrolledFile(t *testing.T, path string) (map[string]string, os.FileMode
 }
 
 func TestEnrollWritesTheCredentialsFile(t *testing.T) {
+	t.Parallel()
 	f := newFakeEnrollConnector(t, 200, enrollIssued)
 	dir := t.TempDir()
 	tokenFile := enrollPrivateFile(t, dir, "caller.token", enrollCallerToken)
@@ -161,6 +162,7 @@ func TestEnrollWritesTheCredentialsFile(t *testing.T) {
 }
 
 func TestEnrollReadsTheEnvironmentTwins(t *testing.T) {
+	t.Parallel()
 	f := newFakeEnrollConnector(t, 200, enrollIssued)
 	dir := t.TempDir()
 	tokenFile := enrollPrivateFile(t, dir, "caller.token", enrollCallerToken)
@@ -185,6 +187,7 @@ func TestEnrollReadsTheEnvironmentTwins(t *testing.T) {
 }
 
 func TestEnrollDefaultGatewayIDIsTheHostName(t *testing.T) {
+	t.Parallel()
 	f := newFakeEnrollConnector(t, 200, `{"secret":"`+enrollSecret+`"}`)
 	dir := t.TempDir()
 	tokenFile := enrollPrivateFile(t, dir, "caller.token", enrollCallerToken)
@@ -201,6 +204,7 @@ func TestEnrollDefaultGatewayIDIsTheHostName(t *testing.T) {
 }
 
 func TestEnrollRefusesAnExistingFileBeforeSending(t *testing.T) {
+	t.Parallel()
 	f := newFakeEnrollConnector(t, 200, enrollIssued)
 	dir := t.TempDir()
 	tokenFile := enrollPrivateFile(t, dir, "caller.token", enrollCallerToken)
@@ -230,6 +234,7 @@ func TestEnrollRefusesAnExistingFileBeforeSending(t *testing.T) {
 }
 
 func TestEnrollUsageErrors(t *testing.T) {
+	t.Parallel()
 	f := newFakeEnrollConnector(t, 200, enrollIssued)
 	dir := t.TempDir()
 	tokenFile := enrollPrivateFile(t, dir, "caller.token", enrollCallerToken)
@@ -265,6 +270,7 @@ func TestEnrollUsageErrors(t *testing.T) {
 }
 
 func TestEnrollConnectorFailures(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name   string
 		status int
@@ -304,6 +310,7 @@ func TestEnrollConnectorFailures(t *testing.T) {
 }
 
 func TestEnrollRefusesAnInsecureCallerTokenFile(t *testing.T) {
+	t.Parallel()
 	f := newFakeEnrollConnector(t, 200, enrollIssued)
 	dir := t.TempDir()
 	tokenFile := enrollPrivateFile(t, dir, "caller.token", enrollCallerToken)
@@ -323,6 +330,7 @@ func TestEnrollRefusesAnInsecureCallerTokenFile(t *testing.T) {
 const idpClientSecret = "idp-client-secret-33c1"
 
 func TestEnrollWithClientCredentials(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	var forms []url.Values
 	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -366,6 +374,7 @@ func TestEnrollWithClientCredentials(t *testing.T) {
 }
 
 func TestEnrollHelpExplainsEveryFlag(t *testing.T) {
+	t.Parallel()
 	r := runEnroll(t, t.TempDir(), nil, "--help")
 	if r.code != 0 {
 		t.Fatalf("exit %d", r.code)
@@ -382,6 +391,7 @@ func TestEnrollHelpExplainsEveryFlag(t *testing.T) {
 }
 
 func TestReadCredentialsFlagAdvice(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	good := enrollPrivateFile(t, dir, "good.json", `{"connector":"https://c","gateway_id":"gw-1","secret":"`+enrollSecret+`"}`)
 	if c, err := readCredentialsFlag(good); err != nil || c.GatewayID != "gw-1" || c.Secret != enrollSecret {

@@ -33,6 +33,7 @@ func processesRunning(dir string) []int {
 // TestNoPluginOutlivesTheHost covers every way relay-host ends: a normal
 // return, an error after the plugins started, SIGINT, SIGTERM and SIGKILL.
 func TestNoPluginOutlivesTheHost(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		run  func(t *testing.T, plugins string)

@@ -43,7 +43,7 @@ type gatewayConfig struct {
 	listen     string
 	logger     hclog.Logger
 	// ready, when set, is called with the /metrics address (if any) once
-	// plugins are up and the link is being dialed.
+	// plugins are up and the link has its first descriptors (or gave up).
 	ready func(httpAddr string)
 	// relayTuning lets dev mode and tests shorten the transport's timings.
 	relayTuning func(*relay.Config)
@@ -63,6 +63,10 @@ type gatewayConfig struct {
 	// requests are answered through the agent API core.
 	jetstream *jetstreamRuntime
 }
+
+// readyWait bounds the wait for the link's first descriptors before
+// gatewayConfig.ready is called: the transport's own handshake budget.
+const readyWait = relay.DefaultHandshakeTimeout
 
 // runGateway runs the gateway until ctx ends (clean shutdown, nil) or the
 // connector revokes the credential (exit code 3).
@@ -144,6 +148,15 @@ func runGateway(ctx context.Context, cfg gatewayConfig) error {
 	runErr := make(chan error, 1)
 	go func() { runErr <- client.Run(context.Background()) }()
 	if cfg.ready != nil {
+		// What dev prints next (the agent API's curl line) must work at
+		// once: wait for the handshake's descriptors, or for Run to end.
+		// A link that may go dormant may never be ready again before a
+		// wake, and an agent API call wakes it anyway: no wait then.
+		if cfg.link.dormantAfter == 0 {
+			wctx, cancel := context.WithTimeout(ctx, readyWait)
+			_ = client.WaitReady(wctx)
+			cancel()
+		}
 		cfg.ready(httpAddr)
 	}
 

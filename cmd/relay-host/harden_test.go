@@ -86,6 +86,7 @@ func testForwardText(t *testing.T, srv *relaytest.Server, p *process, body, prof
 // host is not dumpable), and the host's environment no longer holds the
 // secret anyway.
 func TestPluginCannotReadTheHostsSecret(t *testing.T) {
+	t.Parallel()
 	relayHost, plugins := sharedInstall(t)
 	srv := connector(t, relaytest.Options{})
 	cmd := exec.Command(relayHost, "run", "--connector", srv.URL(), "--gateway-id", testGatewayID,
@@ -119,6 +120,7 @@ func TestPluginCannotReadTheHostsSecret(t *testing.T) {
 // runs as nobody and can read neither the host's environment nor its
 // secret file; not as root, the flag is refused with what to do.
 func TestPluginUser(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() != 0 {
 		r := relayHost(t, "", "run", "--connector", "http://127.0.0.1:1", "--identity", "test:bot-1", "--plugin-user", "nobody")
 		if r.code != exitFailure || !strings.Contains(r.stderr, "--plugin-user nobody: relay-host must run as root") {
@@ -163,6 +165,7 @@ func TestPluginUser(t *testing.T) {
 // a plugin writable by others: run refuses to start, naming each and the
 // command that fixes it.
 func TestWritablePluginsAreRefusedWithTheFix(t *testing.T) {
+	t.Parallel()
 	srv := connector(t, relaytest.Options{})
 	dir := pluginsDir(t, false)
 	plugin := filepath.Join(dir, "relay-plugin-twilio")

@@ -259,6 +259,7 @@ func startNATSCluster(t *testing.T, token string) []*server.Server {
 // 3) under load and stops the node leading the stream: deliveries go on,
 // and nothing is lost or stored twice.
 func TestJetStreamClusterNodeLossLosesNothing(t *testing.T) {
+	t.Parallel()
 	const token = "cluster-test-token"
 	nodes := startNATSCluster(t, token)
 	var urls []string

@@ -326,6 +326,7 @@ func waitReadyz(t *testing.T, ctx context.Context, listen string, code int, reas
 // connector's replay of the forward is acknowledged by JetStream as a
 // duplicate and the stream holds the event once: the Msg-Id dedupe.
 func TestJetStreamReplayedForwardIsStoredOnce(t *testing.T) {
+	t.Parallel()
 	r := newJSRig(t, relaytest.Options{})
 	r.srv.PlanNext(relaytest.Plan{StallAfterDescriptor: true})
 	first := r.startHost()
@@ -369,6 +370,7 @@ func TestJetStreamReplayedForwardIsStoredOnce(t *testing.T) {
 // stream stays within --nats-max-bytes by dropping its oldest events, and
 // a worker started later answers the backlog in order.
 func TestJetStreamBacklogWaitsInTheStreamForAWorker(t *testing.T) {
+	t.Parallel()
 	const forwards = 60
 	const maxBytes = 24 << 10 // about 25 events of a slash command
 	r := newJSRig(t, relaytest.Options{})
@@ -432,6 +434,7 @@ func (fakeLink) State() relay.State                          { return relay.Stat
 // "status" is the code POST /v1/actions or /v1/reply answers for the same
 // body.
 func TestJetStreamBadActionRequestsAnswerJSONErrors(t *testing.T) {
+	t.Parallel()
 	r := newJSRig(t, relaytest.Options{})
 	r.startHost()
 	nc, _ := r.client()
@@ -485,6 +488,7 @@ func TestJetStreamBadActionRequestsAnswerJSONErrors(t *testing.T) {
 // TestJetStreamStartErrors checks what relay-host says when the JetStream
 // agent cannot start: each exits 1 naming the cause and what to do.
 func TestJetStreamStartErrors(t *testing.T) {
+	t.Parallel()
 	srv := connector(t, relaytest.Options{})
 	secret, plugins := secretFile(t), pluginsDir(t, false)
 	down1, down2 := freeAddr(t), freeAddr(t) // nothing listens there
@@ -578,6 +582,7 @@ func (n *natsNode) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.op
 // and /readyz says why; afterwards new forwards are acked at once, the
 // connector's replay of the others is too, and each event is stored once.
 func TestJetStreamClusterOutageLeavesForwardsUnackedThenRecovers(t *testing.T) {
+	t.Parallel()
 	const token = "outage-test-token"
 	node := startNATS(t, token)
 	tokenFile := filepath.Join(t.TempDir(), "nats.token")
@@ -655,6 +660,7 @@ var helpJetStreamFlags = map[string]string{
 // TestJetStreamFlagsAreDocumentedWithTheirDefaults checks the help of run
 // and dev: every flag with its environment twin, and the defaults.
 func TestJetStreamFlagsAreDocumentedWithTheirDefaults(t *testing.T) {
+	t.Parallel()
 	for _, cmd := range []string{"run", "dev"} {
 		res := relayHost(t, "", cmd, "--help")
 		if res.code != 0 {
@@ -709,8 +715,9 @@ func relayHostEnv(t *testing.T, env []string, args ...string) result {
 // subjects, the token file and nats CLI lines; the data dir is removed at
 // exit.
 func TestDevJetStreamEchoesThroughTheStream(t *testing.T) {
+	t.Parallel()
 	p := start(t, []string{"NO_COLOR=1", "RELAY_LOG_LEVEL=warn"}, "dev", "--demo", "--agent", "jetstream",
-		"--addr", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0")
+		"--addr", "127.0.0.1:0", "--agent-api", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0")
 	ctx := jsCtx(t)
 	var lines []string
 	for done := false; !done; {
@@ -783,6 +790,7 @@ func parseCount(s string) int {
 // process after its start) is answered once the worker names the event's
 // stream sequence, and only then.
 func TestJetStreamRepliesReachEventsTheHostDidNotPublish(t *testing.T) {
+	t.Parallel()
 	r := newJSRig(t, relaytest.Options{})
 	first := r.startHost()
 	buf := r.srv.Enqueue(cardsearch(t, "930000000000000001"))

@@ -371,6 +371,7 @@ func discordPID(t *testing.T, host *process) int {
 }
 
 func TestNoBufferedForwardIsLost(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		// replay: forwards that failed stay buffered until a reconnect

@@ -48,6 +48,7 @@ func poisonFrames() map[string]string {
 // followed up) and every bad buffered one is acked as a deliberate drop
 // (issue 15, High 0 and 1, Medium 3, Low 9).
 func TestPoisonFramesHurtNothingElse(t *testing.T) {
+	t.Parallel()
 	srv := connector(t, relaytest.Options{})
 	listen := freeAddr(t)
 	host := start(t, nil, runArgs(srv, secretFile(t), pluginsDir(t, false), "--listen", listen, "--log-level", "info")...)
@@ -138,6 +139,7 @@ func TestPoisonFramesHurtNothingElse(t *testing.T) {
 // reader (issue 15, High 2: 2,000 queued forwards of a 2 s/forward plugin
 // delayed Discord by 9.86 s when the 256 slots were shared).
 func TestSlowPluginDoesNotDelayAnotherPlatform(t *testing.T) {
+	t.Parallel()
 	srv := connector(t, relaytest.Options{})
 	host := start(t, nil, runArgs(srv, secretFile(t), pluginsDir(t, true), "--log-level", "info")...)
 	ctx := testCtx(t)

@@ -102,6 +102,7 @@ func get(t *testing.T, url string) (int, string) {
 }
 
 func TestRunServesForwardsEndToEnd(t *testing.T) {
+	t.Parallel()
 	srv := connector(t, relaytest.Options{})
 	listen := freeAddr(t)
 	p := start(t, nil, runArgs(srv, secretFile(t), pluginsDir(t, false), "--listen", listen)...)
@@ -202,6 +203,7 @@ func TestRunServesForwardsEndToEnd(t *testing.T) {
 }
 
 func TestRunReplayOfSettledForwardIsAckedAgainNotRerun(t *testing.T) {
+	t.Parallel()
 	srv := connector(t, relaytest.Options{})
 	listen := freeAddr(t)
 	p := start(t, nil, runArgs(srv, secretFile(t), pluginsDir(t, false), "--listen", listen)...)
@@ -238,6 +240,7 @@ func TestRunReplayOfSettledForwardIsAckedAgainNotRerun(t *testing.T) {
 }
 
 func TestRunForwardNotAckedWhenPluginDiesThenRedelivered(t *testing.T) {
+	t.Parallel()
 	srv := connector(t, relaytest.Options{})
 	p := start(t, nil, runArgs(srv, secretFile(t), pluginsDir(t, true))...)
 	ctx := testCtx(t)
@@ -270,6 +273,7 @@ func TestRunForwardNotAckedWhenPluginDiesThenRedelivered(t *testing.T) {
 }
 
 func TestRunExitsWithCode3WhenCredentialRevoked(t *testing.T) {
+	t.Parallel()
 	srv := connector(t, relaytest.Options{Plan: relaytest.Plan{CloseAfterDescriptor: true, CloseCode: 4401, CloseReason: "unauthorized"}})
 	p := start(t, nil, runArgs(srv, secretFile(t), pluginsDir(t, false))...)
 	if code := p.wait(t); code != exitRevoked {
@@ -284,6 +288,7 @@ func TestRunExitsWithCode3WhenCredentialRevoked(t *testing.T) {
 }
 
 func TestRunExpiredTokenIsNeverTerminal(t *testing.T) {
+	t.Parallel()
 	srv := connector(t, relaytest.Options{})
 	srv.PlanNext(relaytest.Plan{CloseAfterDescriptor: true, CloseCode: 4401, CloseReason: "expired"},
 		relaytest.Plan{CloseAfterDescriptor: true, CloseCode: 4401, CloseReason: "expired"})
@@ -298,6 +303,7 @@ func TestRunExpiredTokenIsNeverTerminal(t *testing.T) {
 }
 
 func TestRunConfigurationErrors(t *testing.T) {
+	t.Parallel()
 	srv := connector(t, relaytest.Options{})
 	secret := secretFile(t)
 	plugins := pluginsDir(t, false)

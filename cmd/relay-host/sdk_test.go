@@ -99,6 +99,7 @@ func githubPlugins(t *testing.T, apiURL string, broken bool) string {
 // as an issue comment on a fake GitHub; a plugin that cannot start is
 // refused without stopping the others, and /readyz says degraded.
 func TestGitHubThroughThePluginAlone(t *testing.T) {
+	t.Parallel()
 	gh, apiURL := newFakeGitHubAPI(t)
 	srv := connector(t, relaytest.Options{})
 	listen := freeAddr(t)
@@ -164,6 +165,7 @@ func TestGitHubThroughThePluginAlone(t *testing.T) {
 // TestRequireAllPlugins restores the strict start: a refused plugin fails
 // it, naming the plugin.
 func TestRequireAllPlugins(t *testing.T) {
+	t.Parallel()
 	_, apiURL := newFakeGitHubAPI(t)
 	srv := connector(t, relaytest.Options{})
 	r := relayHost(t, "", runArgs(srv, secretFile(t), githubPlugins(t, apiURL, true), "--require-all-plugins")...)
@@ -173,6 +175,7 @@ func TestRequireAllPlugins(t *testing.T) {
 }
 
 func TestPinOneAndByHash(t *testing.T) {
+	t.Parallel()
 	dir := pluginsDir(t, true)
 	if r := relayHost(t, "", "plugins", "pin", "discord", "--plugins-dir", dir); r.code != 0 || !strings.Contains(r.stdout, "relay-plugin-discord") || strings.Contains(r.stdout, "relay-plugin-twilio") {
 		t.Fatalf("pin discord: %d %s %s", r.code, r.stdout, r.stderr)
@@ -197,6 +200,7 @@ func TestPinOneAndByHash(t *testing.T) {
 }
 
 func TestListCheck(t *testing.T) {
+	t.Parallel()
 	_, apiURL := newFakeGitHubAPI(t)
 	dir := githubPlugins(t, apiURL, false)
 	r := relayHost(t, "", "plugins", "list", "--check", "--plugins-dir", dir)
@@ -229,6 +233,7 @@ func TestListCheck(t *testing.T) {
 }
 
 func TestConvertHeadersAndRecordedRequest(t *testing.T) {
+	t.Parallel()
 	_, apiURL := newFakeGitHubAPI(t)
 	dir := githubPlugins(t, apiURL, false)
 	body := githubSample(t, "issue_comment-created.json")
@@ -255,6 +260,7 @@ func TestConvertHeadersAndRecordedRequest(t *testing.T) {
 }
 
 func TestPluginsNew(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "relay-plugin-acme")
 	r := relayHost(t, "", "plugins", "new", "acme", "--dir", dir, "--module", "example.com/acme")
 	if r.code != 0 || !strings.Contains(r.stdout, "go mod tidy") || !strings.Contains(r.stdout, "development build") {
