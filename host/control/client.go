@@ -155,7 +155,7 @@ func BaseURL(connector string) (string, error) {
 		return "", &URLError{URL: connector, Problem: "not a valid URL"}
 	}
 	path := strings.TrimRight(raw[len(authority):], "/")
-	path = strings.TrimSuffix(path, relaySuffix)
+	path = strings.TrimRight(strings.TrimSuffix(path, relaySuffix), "/")
 	return authority + path, nil
 }
 

@@ -24,6 +24,7 @@ func TestBaseURL(t *testing.T) {
 		{"https://host/relayx", "https://host/relayx"},
 		{"ws://relay", "http://relay"},         // a host named relay stays
 		{"wss://relay/relay", "https://relay"}, // only the path loses /relay
+		{"http://0//relay", "http://0"},
 	} {
 		got, err := BaseURL(tt.in)
 		if err != nil || got != tt.want {
