@@ -10,6 +10,7 @@ import (
 // and plugins and checks that every figure is there. It asserts nothing
 // about speed: benchmarks are never timed tests.
 func TestBenchReportsEveryFigure(t *testing.T) {
+	t.Parallel()
 	r := relayHost(t, "", "bench", "--plugins-dir", pluginsDir(t, false), "--count", "300", "--latency-count", "100",
 		"--action-count", "400", "--action-window", "16", "--json")
 	if r.code != 0 {
@@ -81,6 +82,7 @@ func TestBenchReportsEveryFigure(t *testing.T) {
 // run, the ratio to it, the embedded server's added RSS and the worker's
 // count. It asserts nothing about speed.
 func TestBenchJetStreamReportsEveryFigure(t *testing.T) {
+	t.Parallel()
 	r := relayHost(t, "", "bench", "--agent", "jetstream", "--plugins-dir", pluginsDir(t, false), "--count", "300", "--latency-count", "100", "--json")
 	if r.code != 0 {
 		t.Fatalf("bench exit %d:\n%s", r.code, r.stderr)

@@ -46,6 +46,7 @@ func FuzzParseConfig(f *testing.F) {
 }
 
 func TestParseConfigRefusesMoreThanOneValue(t *testing.T) {
+	t.Parallel()
 	_, err := parseConfig("p", "p.json", []byte(`{"settings": {}} {"settings": {"x": 1}}`), nil)
 	var ce *ConfigError
 	if !errors.As(err, &ce) || ce.Err.Error() != "more than one JSON value" {

@@ -59,6 +59,7 @@ func awaitExit(t *testing.T, pid int) {
 // stream: each bad one is rejected alone with a reason naming the field,
 // and the plugin, the held forward and the good forwards are untouched.
 func TestUnencodableForwardFailsAlone(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	install(t, dir, binaries.alpha, "alpha")
 	ev := newEvents()
@@ -150,6 +151,7 @@ func errString(err error) string {
 // naming the cap (the two ends word it differently, so the test knows which
 // one rejected), and the plugin keeps serving on the same stream.
 func TestResultCaps(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	install(t, dir, binaries.alpha, "alpha")
 	install(t, dir, binaries.raw, "raw")
@@ -189,6 +191,7 @@ func TestResultCaps(t *testing.T) {
 // time out it is restarted, reported unhealthy while the new process
 // serves, and reported up once that one has been up for the stable period.
 func TestWedgedPluginIsRestartedAndReportedUnhealthy(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	install(t, dir, binaries.alpha, "alpha")
 	clock := &fakeClock{now: time.Now()}
@@ -230,6 +233,7 @@ func TestWedgedPluginIsRestartedAndReportedUnhealthy(t *testing.T) {
 // time out now and then, with answers in between or meanwhile (a slow or
 // overloaded plugin), never restart a plugin.
 func TestTimeoutsWithAnswersInBetweenAreNotAWedge(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := install(t, dir, binaries.alpha, "alpha")
 	s := supervise(t, path, false, defaultRestartPolicy(), nil)
@@ -294,6 +298,7 @@ func TestTimeoutsWithAnswersInBetweenAreNotAWedge(t *testing.T) {
 // outlive it (`sleep 300`), then crashes the plugin, and then stops the
 // host: each time, what the plugin started dies with it.
 func TestPluginDescendantsDieWithIt(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	install(t, dir, binaries.alpha, "alpha")
 	ev := newEvents()
@@ -329,6 +334,7 @@ func TestPluginDescendantsDieWithIt(t *testing.T) {
 // deploy (or an attacker with write access) would: a start may be refused,
 // but never runs the binary that is not pinned.
 func TestPinnedStartRunsTheFileItHashed(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := install(t, dir, binaries.alpha, "alpha")
 	sum, err := FileSHA256(path)
@@ -413,6 +419,7 @@ func TestPinnedStartRunsTheFileItHashed(t *testing.T) {
 // *launcher.PermissionError naming it, and a launch refuses a plugin that
 // became writable after the host started.
 func TestUnsafePermissionsAreRefused(t *testing.T) {
+	t.Parallel()
 	type setup func(t *testing.T, dir, plugin string) (kind, path string)
 	chmod := func(mode os.FileMode, which func(dir, plugin string) (string, string)) setup {
 		return func(t *testing.T, dir, plugin string) (string, string) {
@@ -487,6 +494,7 @@ func TestUnsafePermissionsAreRefused(t *testing.T) {
 // TestPluginUser starts plugins under another user: as root they run as
 // that user; otherwise the start fails, since only root can do it.
 func TestPluginUser(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	install(t, dir, binaries.alpha, "alpha")
 	nobody := &launcher.User{Name: "nobody", UID: 65534, GID: 65534}

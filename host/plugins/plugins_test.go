@@ -174,6 +174,7 @@ func alive(pid int) bool {
 }
 
 func TestDiscoverSkipsWhatIsNotAPlugin(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	good := install(t, dir, binaries.alpha, "alpha")
 	must(t, os.WriteFile(filepath.Join(dir, FilePrefix+"noexec"), []byte("x"), 0o644))
@@ -205,6 +206,7 @@ func TestDiscoverSkipsWhatIsNotAPlugin(t *testing.T) {
 // type, the facts in its fields and a message that states them, and no
 // advice (cmd/relay-host adds that).
 func TestOpenErrors(t *testing.T) {
+	t.Parallel()
 	empty := t.TempDir()
 	alphaSum := func() string {
 		sum, err := FileSHA256(binaries.alpha)
@@ -318,6 +320,7 @@ func TestOpenErrors(t *testing.T) {
 }
 
 func TestPinnedPluginsStart(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	install(t, dir, binaries.alpha, "alpha")
 	cands, _, _ := Discover(dir)
@@ -329,6 +332,7 @@ func TestPinnedPluginsStart(t *testing.T) {
 }
 
 func TestDispatchByPlatformToSubprocesses(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	install(t, dir, binaries.alpha, "alpha")
 	install(t, dir, binaries.beta, "beta")
@@ -380,6 +384,7 @@ func TestPluginEnvironmentIsAllowlisted(t *testing.T) {
 // TestRuntimeDefaults checks the collector settings Serve gives a plugin
 // (pluginapi/runtime.go), and that KeepRuntimeSettings leaves Go's own.
 func TestRuntimeDefaults(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	install(t, dir, binaries.alpha, "alpha")
 	install(t, dir, binaries.keep, "keep")
@@ -396,6 +401,7 @@ func TestRuntimeDefaults(t *testing.T) {
 }
 
 func TestPanickingPluginRejectsAndKeepsServing(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	install(t, dir, binaries.alpha, "alpha")
 	m := open(t, dir, nil)
@@ -414,6 +420,7 @@ func TestPanickingPluginRejectsAndKeepsServing(t *testing.T) {
 }
 
 func TestKilledPluginIsRestartedAndServes(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	install(t, dir, binaries.alpha, "alpha")
 	ev := newEvents()
@@ -436,6 +443,7 @@ func TestKilledPluginIsRestartedAndServes(t *testing.T) {
 }
 
 func TestInFlightForwardFailsWhenPluginDies(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	install(t, dir, binaries.alpha, "alpha")
 	ev := newEvents()
@@ -452,6 +460,7 @@ func TestInFlightForwardFailsWhenPluginDies(t *testing.T) {
 }
 
 func TestCloseLeavesNoPluginProcess(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	install(t, dir, binaries.alpha, "alpha")
 	install(t, dir, binaries.beta, "beta")
@@ -472,6 +481,7 @@ func TestCloseLeavesNoPluginProcess(t *testing.T) {
 }
 
 func TestRestartDelay(t *testing.T) {
+	t.Parallel()
 	p := defaultRestartPolicy()
 	want := []string{"0s", "100ms", "200ms", "400ms", "800ms", "1.6s"}
 	for n, w := range want {

@@ -79,6 +79,7 @@ func text(t *testing.T, m *Manager, platform, body string) string {
 }
 
 func TestConfigurationAndSecrets(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	install(t, dir, binaries.sdk1, "sdk")
 	secret := filepath.Join(t.TempDir(), "token")
@@ -103,6 +104,7 @@ func TestConfigurationAndSecrets(t *testing.T) {
 // TestForwardIDInPluginLog checks that the plugin's log line about a
 // forward carries the id the host gave it.
 func TestForwardIDInPluginLog(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	install(t, dir, binaries.sdk1, "sdk")
 	writeFile(t, filepath.Join(dir, "sdk.json"), `{"settings": {"greeting": "hi"}}`, 0o644)
@@ -132,6 +134,7 @@ func TestForwardIDInPluginLog(t *testing.T) {
 // refuses the plugin at start, naming what is wrong, and a strict start
 // (RequireAll) fails.
 func TestBadConfigurationRefusesThePlugin(t *testing.T) {
+	t.Parallel()
 	secretDir := t.TempDir()
 	good := filepath.Join(secretDir, "good")
 	writeFile(t, good, "x", 0o600)
@@ -178,6 +181,7 @@ func TestBadConfigurationRefusesThePlugin(t *testing.T) {
 }
 
 func TestExplicitConfigFile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	install(t, dir, binaries.sdk1, "sdk")
 	path := filepath.Join(t.TempDir(), "elsewhere.json")
@@ -192,6 +196,7 @@ func TestExplicitConfigFile(t *testing.T) {
 // TestIsolation refuses one plugin for its pin and checks the other serves,
 // and that a strict start fails.
 func TestIsolation(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	install(t, dir, binaries.alpha, "alpha")
 	install(t, dir, binaries.beta, "beta")
@@ -216,6 +221,7 @@ func TestIsolation(t *testing.T) {
 }
 
 func TestEgressAndHealth(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	install(t, dir, binaries.sdk1, "sdk")
 	install(t, dir, binaries.beta, "beta")
@@ -249,6 +255,7 @@ func TestEgressAndHealth(t *testing.T) {
 // good change is taken, a bad one or one the plugin refuses is not, and
 // the plugin keeps its current settings.
 func TestReconfigure(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	install(t, dir, binaries.sdk1, "sdk")
 	conf := filepath.Join(dir, "sdk.json")
@@ -295,6 +302,7 @@ func dropIn(t *testing.T, dir, name string, data []byte, mode os.FileMode) {
 // pinned, crashing at start, half-written; the old process keeps serving
 // through all of them, and a good pinned file is then taken.
 func TestHotReloadFaults(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	install(t, dir, binaries.sdk1, "sdk")
 	writeFile(t, filepath.Join(dir, "sdk.json"), `{"settings": {"greeting": "hi"}}`, 0o644)
@@ -372,6 +380,7 @@ func pinTo(t *testing.T, dir, name string, data []byte) {
 // place. It logs the time from the rename to the first forward answered by
 // the new version (the number docs/performance.md reports).
 func TestHotReloadUnderLoad(t *testing.T) {
+	t.Parallel()
 	const rate = 500 // forwards per second
 	dir := t.TempDir()
 	install(t, dir, binaries.sdk1, "sdk")
@@ -440,6 +449,7 @@ func TestHotReloadUnderLoad(t *testing.T) {
 // fails its health check: it is not swapped in, and the old process keeps
 // serving.
 func TestHotReloadUnhealthyReplacement(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	install(t, dir, binaries.sdk1, "sdk")
 	// Unhealthy by configuration: the running v1 is not asked at start, the

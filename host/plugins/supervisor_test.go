@@ -130,6 +130,7 @@ func replace(t *testing.T, path, src string, mode os.FileMode) {
 // and only after a stable uptime is it up again, its crash count starting
 // over.
 func TestRepeatedCrashes(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := install(t, dir, binaries.alpha, "alpha")
 	clock := &fakeClock{now: time.Now()}
@@ -195,6 +196,7 @@ func TestRepeatedCrashes(t *testing.T) {
 // plugin's executable while it runs, then crashes it: the supervisor must
 // not start the new executable, and says why.
 func TestPinnedPluginReplacedOnDiskIsRefusedAtRestart(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := install(t, dir, binaries.alpha, "alpha")
 	pinned, err := FileSHA256(path)
@@ -230,6 +232,7 @@ func TestPinnedPluginReplacedOnDiskIsRefusedAtRestart(t *testing.T) {
 // a plugin that is down waits for it to come back, and gives up at the
 // forward deadline.
 func TestDispatchWaitsForADownPluginUntilItsDeadline(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := install(t, dir, binaries.alpha, "alpha")
 	const forwardTimeout = 300 * time.Millisecond
@@ -284,6 +287,7 @@ func holdSocket(t *testing.T) (path string, accept func() net.Conn) {
 // and checks that another one waits for a slot (until its deadline) and
 // never reaches the plugin, and that slots are given back.
 func TestMaxInFlightBoundsDispatch(t *testing.T) {
+	t.Parallel()
 	const maxInFlight = 2
 	dir := t.TempDir()
 	install(t, dir, binaries.alpha, "alpha")
@@ -384,6 +388,7 @@ func (w ioMulti) Write(p []byte) (int, error) {
 // forward and exits with status 3 when it sees the stop: the exit is the
 // host's doing, so nothing is logged as an error.
 func TestStoppingAPluginIsNotAnError(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	install(t, dir, binaries.alpha, "alpha")
 	var log syncBuffer
@@ -416,6 +421,7 @@ func TestStoppingAPluginIsNotAnError(t *testing.T) {
 // TestStoppingAPluginIsNotAnError: a plugin that exits by itself crashed,
 // and its exit is an error.
 func TestCrashIsLoggedAsAnError(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	install(t, dir, binaries.alpha, "alpha")
 	var log syncBuffer
@@ -440,6 +446,7 @@ func TestCrashIsLoggedAsAnError(t *testing.T) {
 // TestPluginIgnoresSIGTERM sends a plugin the SIGTERM a stopped process
 // group gets: the plugin keeps serving, and the host stops it later.
 func TestPluginIgnoresSIGTERM(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	install(t, dir, binaries.alpha, "alpha")
 	log := syncBuffer{want: "SIGTERM ignored", seen: make(chan struct{})}

@@ -17,6 +17,7 @@ import (
 // a slow plugin delayed Discord by 9.86 s because the 256 slots were
 // shared).
 func TestEachPluginHasItsOwnWindow(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	install(t, dir, binaries.alpha, "alpha")
 	install(t, dir, binaries.beta, "beta")
