@@ -6,7 +6,7 @@ GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 PLUGINS  := discord twilio
-FUZZTIME ?= 4s
+FUZZTIME ?= 2s
 # Where a plugin author may work: the SDK, the bundled plugins and the
 # examples must build there (see the cross target).
 CROSS    := darwin/arm64 windows/amd64
@@ -30,7 +30,7 @@ demo: build
 # The README's second command, and what CI runs: the cross-compile check,
 # vet, the whole suite with the race detector, then each fuzz target for a
 # bounded time.
-test: build cross
+test: cross
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -parallel 4 ./...
 	$(MAKE) fuzz

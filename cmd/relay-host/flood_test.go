@@ -38,6 +38,7 @@ func floodDuration() time.Duration {
 // durable buffer, so a forward the host failed to take would never be
 // acked and the run would stall.
 func TestFloodStaysWithinMemoryAndLosesNothing(t *testing.T) {
+	t.Parallel()
 	payloads, err := loadtest.Payloads(loadtest.MixAll)
 	if err != nil {
 		t.Fatal(err)
