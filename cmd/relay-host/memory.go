@@ -19,7 +19,7 @@ import (
 // limit does not count. The allocation profiler is off (nothing reads it).
 const (
 	hostGCPercent   = 400
-	hostMemoryLimit = 32 << 20
+	hostMemoryLimit = 36 << 20
 )
 
 // applyMemoryDefaults sets the collector defaults above.
