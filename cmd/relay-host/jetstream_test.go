@@ -345,8 +345,10 @@ func TestJetStreamReplayedForwardIsStoredOnce(t *testing.T) {
 	if err := r.srv.WaitAcked(r.ctx, buf); err != nil {
 		t.Fatalf("the replayed forward was not acked: %v\n%s", err, second.stderr.String())
 	}
-	if !strings.Contains(second.stderr.String(), "duplicate=true") {
-		t.Errorf("the restarted host's publish of the replay was not a duplicate:\n%s", second.stderr.String())
+	// The log line is written before the ack, but read from the pipe
+	// after it may have arrived: wait for it.
+	if err := second.stderr.waitFor(r.ctx, "duplicate=true", 1); err != nil {
+		t.Errorf("the restarted host's publish of the replay was not a duplicate (%v):\n%s", err, second.stderr.String())
 	}
 	if got := metric(t, listen, "relay_host_jetstream_publish_duplicates_total"); got != "1" {
 		t.Errorf("relay_host_jetstream_publish_duplicates_total = %q, want 1", got)
