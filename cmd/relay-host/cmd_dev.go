@@ -403,7 +403,7 @@ func (d *devRun) runDemo(ctx context.Context) error {
 	}
 	dctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(d.gone, cancel)
-	sum, err := runDemo(dctx, d.edge, d.out, botIDs(d.ids), d.demoKey, d.ownAgent())
+	sum, err := runDemo(dctx, d.edge, d.out, botIDs(d.ids), d.demoKey, d.ownAgent(), d.dj != nil)
 	stop()
 	cancel()
 	d.out.setRetain(false)

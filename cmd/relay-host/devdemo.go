@@ -154,6 +154,15 @@ func (o *sampleOutcome) addStep(x host.Step) {
 	}
 }
 
+// workerAnswered reports whether a worker's reply came back for a request
+// whose event went to the agent (a request without one needs none).
+func (o sampleOutcome) workerAnswered() bool {
+	if o.plugin == nil || o.plugin.Err != nil || o.plugin.Result.Disposition != pluginapi.Handled || o.agents == 0 || o.agentErr {
+		return true
+	}
+	return o.matched+o.outbounds > 0
+}
+
 // complete reports whether the request's story has ended: the plugin
 // failed, or the forward was settled (acked) and every answer went out.
 func (o sampleOutcome) complete() bool {
@@ -180,16 +189,19 @@ type demo struct {
 	signer ed25519.PrivateKey
 	client *http.Client
 	sum    demoSummary
+	// workerReplies: the agent answers later, through workers (the
+	// JetStream agent), so a story ends with the reply, not the ack.
+	workerReplies bool
 }
 
 // runDemo sends every sample through the edge over HTTP, one at a time,
 // printing each step, and waits for each sample's story to end before the
 // next. signer, when set, signs the Discord samples; ownAgent adds the
 // samples that need dev's own agent.
-func runDemo(ctx context.Context, e *edge.Edge, log *devLog, botIDs map[string]string, signer ed25519.PrivateKey, ownAgent bool) (demoSummary, error) {
+func runDemo(ctx context.Context, e *edge.Edge, log *devLog, botIDs map[string]string, signer ed25519.PrivateKey, ownAgent, workerReplies bool) (demoSummary, error) {
 	start := time.Now()
 	list := demoSamples(ownAgent)
-	d := &demo{edge: e, log: log, bots: botIDs, signer: signer, client: &http.Client{Timeout: demoRequestTimeout}}
+	d := &demo{edge: e, log: log, bots: botIDs, signer: signer, client: &http.Client{Timeout: demoRequestTimeout}, workerReplies: workerReplies}
 	log.notef("")
 	log.notef("%s", log.heading(fmt.Sprintf("Demo: %d sample requests through the edge over HTTP", len(list))))
 	for i, s := range list {
@@ -234,7 +246,10 @@ func (d *demo) play(ctx context.Context, s demoSample, body []byte) (*sampleOutc
 	}
 	var o sampleOutcome
 	wctx, cancel := context.WithTimeout(ctx, demoSampleWait)
-	err = d.log.wait(wctx, from, func(items []any) bool { o = readOutcome(items); return o.complete() })
+	err = d.log.wait(wctx, from, func(items []any) bool {
+		o = readOutcome(items)
+		return o.complete() && (!d.workerReplies || o.workerAnswered())
+	})
 	cancel()
 	d.log.flush()
 	switch {
