@@ -73,6 +73,11 @@ type reply struct {
 	swallowed bool
 }
 
+// sends reports whether the answer has anything to send.
+func (r reply) sends() bool {
+	return !r.swallowed && (r.answer.Reply != "" || len(r.answer.Actions) > 0)
+}
+
 // forwardEventID names the index-th event of a passthrough forward: stable
 // across redeliveries of the forward. A buffered forward is named by its
 // bufferId; a live one by its platform and the event's message (or
@@ -188,7 +193,7 @@ func (h *Host) turn(ev pluginapi.MessageEvent, eventID, botID string) (reply, er
 // fallback), then each action in order (as POST /v1/actions would). Results
 // are logged and counted; none is retried.
 func (h *Host) answer(r reply) {
-	if r.swallowed || (r.answer.Reply == "" && len(r.answer.Actions) == 0) {
+	if !r.sends() {
 		return
 	}
 	api := h.api

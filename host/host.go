@@ -387,7 +387,7 @@ func (h *Host) deliver(platform, kind, bufferID string, t *ticket, run func() (s
 		m.ForwardLatency(platform, time.Since(start))
 	}
 	replies = slices.DeleteFunc(replies, h.answerAsync)
-	if !hasAnswer(replies) {
+	if !slices.ContainsFunc(replies, reply.sends) {
 		return
 	}
 	select {
@@ -402,15 +402,6 @@ func (h *Host) deliver(platform, kind, bufferID string, t *ticket, run func() (s
 	}
 }
 
-// hasAnswer reports whether any reply has something to send.
-func hasAnswer(rs []reply) bool {
-	for _, r := range rs {
-		if !r.swallowed && (r.answer.Reply != "" || len(r.answer.Actions) > 0) {
-			return true
-		}
-	}
-	return false
-}
 
 func (h *Host) observe(platform, outcome string) {
 	if m := h.cfg.Metrics; m != nil {

@@ -33,19 +33,26 @@ func chatPlatform(a *action, r route) string {
 	return ""
 }
 
+// pluginEgress returns the plugin egress that owns the action's chat
+// platform, and that platform; false when the connector carries it.
+func (s *Service) pluginEgress(a *action, r route) (Egress, string, bool) {
+	if s.cfg.Egress == nil || a.op == OpGetChatInfo {
+		return nil, "", false
+	}
+	platform := chatPlatform(a, r)
+	if platform == "" {
+		return nil, "", false
+	}
+	eg, ok := s.cfg.Egress(platform)
+	return eg, platform, ok
+}
+
 // viaPlugin sends an action through the plugin that owns its chat's
 // platform, when Config.Egress names one: enriched like any action, but
 // neither gated on a connector descriptor nor split (the plugin knows its
 // platform's rules). It reports false when the connector path applies.
 func (s *Service) viaPlugin(ctx context.Context, a *action, r route) (outcome, bool) {
-	if s.cfg.Egress == nil || a.op == OpGetChatInfo {
-		return outcome{}, false
-	}
-	platform := chatPlatform(a, r)
-	if platform == "" {
-		return outcome{}, false
-	}
-	eg, ok := s.cfg.Egress(platform)
+	eg, platform, ok := s.pluginEgress(a, r)
 	if !ok {
 		return outcome{}, false
 	}

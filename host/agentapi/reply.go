@@ -84,12 +84,7 @@ func (s *Service) reply(ctx context.Context, ref eventRef, text string) (int, ma
 		o := s.run(ctx, s.chatReply(ref, text))
 		return o.status, o.answer
 	}
-	md := map[string]any{}
-	fu := &action{op: OpFollowUp, fields: map[string]any{
-		"op": OpFollowUp, "session_key": ref.sessionKey, "kind": ref.egressKind,
-		"content": text, "metadata": md,
-	}}
-	o := s.run(ctx, fu)
+	o := s.run(ctx, followUpReply(ref, text))
 	if o.status == http.StatusOK || !fallsBack(o) || ref.chatID == "" {
 		return o.status, o.answer
 	}
@@ -112,6 +107,15 @@ func fallsBack(o outcome) bool {
 	}
 	r := o.res
 	return r.Raw != nil && !r.Success && !r.Ambiguous && !r.EgressDeclined()
+}
+
+// followUpReply builds the follow_up that answers an event through its
+// egress capability.
+func followUpReply(ref eventRef, text string) *action {
+	return &action{op: OpFollowUp, fields: map[string]any{
+		"op": OpFollowUp, "session_key": ref.sessionKey, "kind": ref.egressKind,
+		"content": text, "metadata": map[string]any{},
+	}}
 }
 
 // chatReply builds the send that replies to an event in its chat (in its

@@ -40,17 +40,14 @@ func (s *Service) ReplyAsync(ev pluginapi.MessageEvent, text string, done func(s
 	var a *action
 	switch {
 	case ref.egressKind != "":
-		a = &action{op: OpFollowUp, fields: map[string]any{
-			"op": OpFollowUp, "session_key": ref.sessionKey, "kind": ref.egressKind,
-			"content": text, "metadata": map[string]any{},
-		}}
+		a = followUpReply(ref, text)
 	case ref.chatID != "":
 		a = s.chatReply(ref, text)
 	default:
 		return false
 	}
 	r := s.routeOf(a)
-	if s.pluginOwns(a, r) || !s.link.Ready() {
+	if _, _, owned := s.pluginEgress(a, r); owned || !s.link.Ready() {
 		return false
 	}
 	desc, ok := s.descriptor(r.platform)
@@ -82,18 +79,4 @@ func (s *Service) ReplyAsync(ev pluginapi.MessageEvent, text string, done func(s
 		}()
 	})
 	return true
-}
-
-// pluginOwns reports whether a plugin, not the connector, carries the
-// action (see viaPlugin).
-func (s *Service) pluginOwns(a *action, r route) bool {
-	if s.cfg.Egress == nil || a.op == OpGetChatInfo {
-		return false
-	}
-	platform := chatPlatform(a, r)
-	if platform == "" {
-		return false
-	}
-	_, ok := s.cfg.Egress(platform)
-	return ok
 }
