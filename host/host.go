@@ -402,7 +402,6 @@ func (h *Host) deliver(platform, kind, bufferID string, t *ticket, run func() (s
 	}
 }
 
-
 func (h *Host) observe(platform, outcome string) {
 	if m := h.cfg.Metrics; m != nil {
 		m.ForwardOutcome(platform, outcome)
