@@ -376,17 +376,20 @@ func (h *Host) deliver(platform, kind, bufferID string, t *ticket, run func() (s
 		}
 	}
 	settled, replies := run()
-	if bufferID != "" {
-		h.ledger.release(bufferID, settled)
-		if settled {
-			h.ack(bufferID)
+	// The ack and the replies sent without waiting leave in one write.
+	h.batch(func() {
+		if bufferID != "" {
+			h.ledger.release(bufferID, settled)
+			if settled {
+				h.ack(bufferID)
+			}
 		}
-	}
-	t.settled()
-	if m := h.cfg.Metrics; m != nil && settled {
-		m.ForwardLatency(platform, time.Since(start))
-	}
-	replies = slices.DeleteFunc(replies, h.answerAsync)
+		t.settled()
+		if m := h.cfg.Metrics; m != nil && settled {
+			m.ForwardLatency(platform, time.Since(start))
+		}
+		replies = slices.DeleteFunc(replies, h.answerAsync)
+	})
 	if !slices.ContainsFunc(replies, reply.sends) {
 		return
 	}
@@ -415,6 +418,22 @@ func (h *Host) waitLink() Link {
 	case <-h.ctx.Done():
 		return nil
 	}
+}
+
+// Batcher is a Link that can hold the frames written during a call and
+// send them together (relay.Client.Batch).
+type Batcher interface {
+	Batch(fn func())
+}
+
+// batch runs fn with the link's writes batched when the link can, else
+// just runs it.
+func (h *Host) batch(fn func()) {
+	if b, ok := h.waitLink().(Batcher); ok {
+		b.Batch(fn)
+		return
+	}
+	fn()
 }
 
 func (h *Host) ack(bufferID string) {
@@ -466,7 +485,9 @@ func (h *Host) sendReply(ev pluginapi.MessageEvent, text string) {
 				"error", logguard.Clip(res.Error), "code", logguard.Clip(res.Code), "ambiguous", res.Ambiguous)
 			return
 		}
-		h.log.Debug("reply delivered", "op", op, "session_key", logguard.Clip(ev.SessionKey), "message_id", logguard.Clip(res.MessageID))
+		if h.log.IsDebug() {
+			h.log.Debug("reply delivered", "op", op, "session_key", logguard.Clip(ev.SessionKey), "message_id", logguard.Clip(res.MessageID))
+		}
 	})
 }
 

@@ -50,7 +50,7 @@ func benchCommand(ctx context.Context, env *environment, args []string) error {
 		return loadtest.ServeRawPeer(ctx, url, env.getenv("RELAY_SECRET"))
 	}
 	fs := newFlagSet(env, "bench", "bench [flags]", benchAbout)
-	var dir, addr, mix, profile, agentName string
+	var dir, addr, mix, profile, traceFile, agentName string
 	fs.pluginsDirFlag(&dir)
 	fs.StringVar(&addr, "connector-addr", "127.0.0.1:0", "where the load connector listens; must be a loopback address")
 	count := fs.Int("count", loadtest.DefaultCount, "forwards in the raw and the end-to-end throughput phases")
@@ -63,6 +63,7 @@ func benchCommand(ctx context.Context, env *environment, args []string) error {
 	fs.StringVar(&mix, "mix", loadtest.MixAll, "payload mix: all (slash and context-menu commands, buttons, selects, modals) or slash")
 	fs.StringVar(&agentName, "agent", "echo", "the host's agent: echo, or jetstream (its embedded NATS server and an echo worker)")
 	fs.StringVar(&profile, "cpuprofile", "", "write a CPU profile of the host under test to this file (go tool pprof)")
+	fs.StringVar(&traceFile, "trace", "", "write an execution trace of the host under test to this file (go tool trace); best with a small --count")
 	asJSON := fs.Bool("json", false, "print the report as one JSON object")
 	if err := fs.parse(args); err != nil {
 		return err
@@ -109,6 +110,13 @@ func benchCommand(ctx context.Context, env *environment, args []string) error {
 			return fmt.Errorf("--cpuprofile: %w", err)
 		}
 		hostEnv = append(hostEnv, envCPUProfile+"="+abs)
+	}
+	if traceFile != "" {
+		abs, err := filepath.Abs(traceFile)
+		if err != nil {
+			return fmt.Errorf("--trace: %w", err)
+		}
+		hostEnv = append(hostEnv, envTrace+"="+abs)
 	}
 	rep, err := loadtest.Bench(ctx, loadtest.BenchConfig{
 		Exe: exe, PluginsDir: dir, ConnectorAddr: addr, Count: *count, Duration: *duration, Window: *window,

@@ -52,6 +52,15 @@ func (l egressLink) Outbound(ctx context.Context, action any, platform, botID st
 	return l.Link.Outbound(ctx, action, platform, botID)
 }
 
+// Batch implements host.Batcher when the link under it does.
+func (l egressLink) Batch(fn func()) {
+	if b, ok := l.Link.(host.Batcher); ok {
+		b.Batch(fn)
+		return
+	}
+	fn()
+}
+
 // OutboundAsync implements host.Link: a reply for a platform whose egress
 // a plugin owns goes to that plugin (its call bounded by the outbound
 // timeout), everything else to the connector without waiting.

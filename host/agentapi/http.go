@@ -126,7 +126,9 @@ func (h *handler) call(w http.ResponseWriter, r *http.Request, endpoint string) 
 	}
 	start := time.Now()
 	status, answer := h.s.Call(r.Context(), endpoint, body)
-	h.s.log.Debug("agent API request", "endpoint", endpoint, "status", status, "took", time.Since(start))
+	if h.s.log.IsDebug() {
+		h.s.log.Debug("agent API request", "endpoint", endpoint, "status", status, "took", time.Since(start))
+	}
 	writeJSON(w, status, answer)
 }
 

@@ -239,7 +239,9 @@ func (s *Service) sendSplit(ctx context.Context, a *action, r route, desc relay.
 	}
 	first["parts"] = parts
 	o.answer = first
-	s.log.Debug("split send", "op", a.op, "parts", len(texts), "sent", o.parts, "delivered", o.delivered)
+	if s.log.IsDebug() {
+		s.log.Debug("split send", "op", a.op, "parts", len(texts), "sent", o.parts, "delivered", o.delivered)
+	}
 	return o
 }
 

@@ -266,7 +266,9 @@ func (s *Service) callAction(ctx context.Context, body []byte) (int, map[string]
 			a.platform, strings.Join(s.platforms(), ", ")))
 	}
 	o := s.run(ctx, a)
-	s.log.Debug("agent action", "op", a.op, "status", o.status, "parts", o.parts)
+	if s.log.IsDebug() {
+		s.log.Debug("agent action", "op", a.op, "status", o.status, "parts", o.parts)
+	}
 	return o.status, o.answer
 }
 

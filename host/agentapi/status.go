@@ -1,8 +1,6 @@
 package agentapi
 
 import (
-	"slices"
-
 	"github.com/relayhost/relay-host/host/relay"
 )
 
@@ -26,7 +24,7 @@ type Destination struct {
 
 // destinationOf reads a Destination from a descriptor.
 func destinationOf(d relay.Descriptor) Destination {
-	ops := slices.Clone(d.SupportedOps)
+	ops := d.SupportedOps // shared, read-only (relay.Client.Descriptor)
 	if len(ops) == 0 {
 		ops = relay.LegacyOps()
 	}

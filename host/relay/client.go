@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -460,7 +459,9 @@ func (c *Client) State() State {
 }
 
 // Descriptor returns the descriptor the connector sent for platform on the
-// current connection.
+// current connection. Its SupportedOps is shared with the connection's
+// copy: read it, never modify it (a descriptor frame replaces the slice
+// rather than changing it, so readers need no lock).
 func (c *Client) Descriptor(platform string) (Descriptor, bool) {
 	cn := c.current()
 	if cn == nil {
@@ -469,12 +470,12 @@ func (c *Client) Descriptor(platform string) (Descriptor, bool) {
 	cn.mu.Lock()
 	defer cn.mu.Unlock()
 	d, ok := cn.byPlatform[platform]
-	d.SupportedOps = slices.Clone(d.SupportedOps)
 	return d, ok
 }
 
 // DefaultDescriptor returns the first descriptor of the current connection:
-// the session default (docs/protocol.md, descriptor).
+// the session default (docs/protocol.md, descriptor). Its SupportedOps is
+// shared, like Descriptor's.
 func (c *Client) DefaultDescriptor() (Descriptor, bool) {
 	cn := c.current()
 	if cn == nil {
@@ -486,7 +487,6 @@ func (c *Client) DefaultDescriptor() (Descriptor, bool) {
 		return Descriptor{}, false
 	}
 	d := *cn.def
-	d.SupportedOps = slices.Clone(d.SupportedOps)
 	return d, true
 }
 

@@ -61,6 +61,11 @@ func newConn(c *Client, ws *websocket.Conn, gen uint64) *conn {
 }
 
 func (cn *conn) start() {
+	// Cancelling ctx drops the socket hard. The reader reads without a
+	// context of its own: coder/websocket registers a context.AfterFunc
+	// per Reader call on a cancellable context, which on a busy link cost
+	// an allocation and a cancel-tree update for every message.
+	context.AfterFunc(cn.ctx, func() { _ = cn.ws.CloseNow() })
 	cn.wg.Add(2)
 	go cn.readLoop()
 	go cn.keepalive()
@@ -214,7 +219,7 @@ func (cn *conn) readLoop() {
 	sp := wire.NewSplitter(cn.c.cfg.MaxFrameBytes)
 	var buf bytes.Buffer
 	for {
-		_, r, err := cn.ws.Reader(cn.ctx)
+		_, r, err := cn.ws.Reader(context.Background()) // ctx: see start
 		if err != nil {
 			cn.readErr = err
 			return

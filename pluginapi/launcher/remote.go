@@ -31,13 +31,23 @@ type Remote struct {
 
 	mu      sync.Mutex
 	nextID  uint64
-	pending map[uint64]chan *pluginv1.ForwardResponse
+	pending map[uint64]chan received
 	err     error
+	// codec decodes the forward stream's messages and tells their size.
+	codec *sizedCodec
 	// info is the plugin's last Info answer: the capabilities the SDK 1.0
 	// calls check (calls.go).
 	info pluginapi.Info
 	// generation counts the configurations sent (Configure).
 	generation uint64
+}
+
+// received is a plugin's response handed to the forward waiting for it;
+// sized says the message it came in was small enough that the response
+// is within pluginapi.MaxResultBytes without measuring it.
+type received struct {
+	resp  *pluginv1.ForwardResponse
+	sized bool
 }
 
 // queuedRequest is a forward waiting for the batching sender, with its
@@ -50,14 +60,15 @@ type queuedRequest struct {
 // newRemote returns the Remote of a connected plugin; open starts its
 // forward stream.
 func newRemote(c pluginv1.PluginClient) *Remote {
-	return &Remote{client: c, done: make(chan struct{}), pending: make(map[uint64]chan *pluginv1.ForwardResponse)}
+	return &Remote{client: c, done: make(chan struct{}), pending: make(map[uint64]chan received), codec: newSizedCodec()}
 }
 
 // open starts the forward stream; it is called once, after Info, with
 // whether the plugin advertised the forward-batches capability.
 func (r *Remote) open(batched bool) error {
 	ctx, cancel := context.WithCancel(context.Background())
-	opts := []grpc.CallOption{grpc.MaxCallRecvMsgSize(pluginapi.MaxMessageBytes), grpc.MaxCallSendMsgSize(pluginapi.MaxMessageBytes)}
+	opts := []grpc.CallOption{grpc.MaxCallRecvMsgSize(pluginapi.MaxMessageBytes), grpc.MaxCallSendMsgSize(pluginapi.MaxMessageBytes),
+		grpc.ForceCodecV2(r.codec)}
 	r.cancel = cancel
 	if batched {
 		stream, err := r.client.HandleBatches(ctx, opts...)
@@ -93,7 +104,7 @@ func (r *Remote) receive() {
 			r.fail(fmt.Errorf("%w: %v", ErrPluginGone, err))
 			return
 		}
-		r.deliver(resp)
+		r.deliver(resp, r.codec.lastSize() <= pluginapi.MaxResultBytes)
 	}
 }
 
@@ -105,20 +116,21 @@ func (r *Remote) receiveBatches() {
 			r.fail(fmt.Errorf("%w: %v", ErrPluginGone, err))
 			return
 		}
+		sized := r.codec.lastSize() <= pluginapi.MaxResultBytes
 		for _, resp := range batch.GetResponses() {
-			r.deliver(resp)
+			r.deliver(resp, sized)
 		}
 	}
 }
 
 // deliver hands a response to the forward waiting for it, if any.
-func (r *Remote) deliver(resp *pluginv1.ForwardResponse) {
+func (r *Remote) deliver(resp *pluginv1.ForwardResponse, sized bool) {
 	r.mu.Lock()
 	ch, ok := r.pending[resp.GetId()]
 	delete(r.pending, resp.GetId())
 	r.mu.Unlock()
 	if ok {
-		ch <- resp
+		ch <- received{resp: resp, sized: sized}
 	}
 }
 
@@ -223,7 +235,7 @@ func (r *Remote) HandleForward(ctx context.Context, f pluginapi.Forward) (plugin
 	if reason := checkForward(f, size); reason != "" {
 		return pluginapi.Reject(reason), nil // alone: the stream and the other forwards on it are untouched
 	}
-	ch := make(chan *pluginv1.ForwardResponse, 1)
+	ch := make(chan received, 1)
 	r.mu.Lock()
 	if r.err != nil {
 		err := r.err
@@ -258,11 +270,11 @@ func (r *Remote) HandleForward(ctx context.Context, f pluginapi.Forward) (plugin
 		}
 	}
 	select {
-	case resp, ok := <-ch:
+	case got, ok := <-ch:
 		if !ok {
 			return pluginapi.Result{}, r.Err()
 		}
-		return resultFromWire(resp), nil
+		return resultFromWire(got.resp, !got.sized), nil
 	case <-ctx.Done():
 		r.forget(id)
 		return pluginapi.Result{}, fmt.Errorf("waiting for the plugin: %w", ctx.Err())

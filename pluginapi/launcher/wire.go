@@ -59,12 +59,12 @@ func dispositionFromWire(d pluginv1.Disposition) pluginapi.Disposition {
 // resultFromWire converts a plugin's response; an unknown disposition is a
 // protocol error, and a result over the caps is refused: both are reported
 // as a rejection.
-func resultFromWire(w *pluginv1.ForwardResponse) pluginapi.Result {
+func resultFromWire(w *pluginv1.ForwardResponse, measure bool) pluginapi.Result {
 	d := dispositionFromWire(w.GetDisposition())
 	if d == "" {
 		return pluginapi.Reject(fmt.Sprintf("plugin returned no valid disposition (%v)", w.GetDisposition()))
 	}
-	if reason := checkResultCaps(w); reason != "" {
+	if reason := checkResultCaps(w, measure); reason != "" {
 		return pluginapi.Reject(reason)
 	}
 	r := pluginapi.Result{Disposition: d, Reason: w.GetReason(), Events: make([]pluginapi.MessageEvent, len(w.GetEvents()))}

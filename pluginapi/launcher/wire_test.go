@@ -82,7 +82,7 @@ func TestWireRoundTrip(t *testing.T) {
 
 func TestResultFromWireRejectsUnknownDisposition(t *testing.T) {
 	for _, d := range []pluginv1.Disposition{pluginv1.Disposition_DISPOSITION_UNSPECIFIED, pluginv1.Disposition(42)} {
-		if r := resultFromWire(&pluginv1.ForwardResponse{Id: 1, Disposition: d}); r.Disposition != pluginapi.Rejected || r.Reason == "" {
+		if r := resultFromWire(&pluginv1.ForwardResponse{Id: 1, Disposition: d}, true); r.Disposition != pluginapi.Rejected || r.Reason == "" {
 			t.Errorf("disposition %v: got %+v, want a rejection with a reason", d, r)
 		}
 	}

@@ -24,23 +24,30 @@ func rawAbsent(r json.RawMessage) bool {
 	return k == 0 || k == 'n'
 }
 
+// plainInner returns the text between the quotes of a JSON string that
+// needs no decoding (no escapes, printable ASCII: the common case), and
+// whether r is such a string.
+func plainInner(r []byte) ([]byte, bool) {
+	if rawKind(r) != '"' {
+		return nil, false
+	}
+	r = bytes.TrimSpace(r)
+	inner := r[1 : len(r)-1]
+	for _, c := range inner {
+		if c == '\\' || c < 0x20 || c >= 0x80 {
+			return nil, false
+		}
+	}
+	return inner, true
+}
+
 // rawPlainString returns the value of a JSON string, or "" for anything
 // else.
 func rawPlainString(r json.RawMessage) string {
 	if rawKind(r) != '"' {
 		return ""
 	}
-	r = bytes.TrimSpace(r)
-	// Fast path: no escapes and plain ASCII is the common case.
-	inner := r[1 : len(r)-1]
-	simple := true
-	for _, c := range inner {
-		if c == '\\' || c < 0x20 || c >= 0x80 {
-			simple = false
-			break
-		}
-	}
-	if simple {
+	if inner, ok := plainInner(r); ok {
 		return string(inner)
 	}
 	var s string
