@@ -65,7 +65,9 @@ type ActionOutcome struct {
 // reply is an agent's answer to one event, sent once the delivery is
 // settled.
 type reply struct {
-	ev      pluginapi.MessageEvent
+	// ev points into the plugin's result (or at the inbound event): a
+	// reply is passed around by value, and the event is large.
+	ev      *pluginapi.MessageEvent
 	eventID string
 	answer  agent.Answer
 	// swallowed marks an event the agent API kept from the agent (a prompt
@@ -129,60 +131,72 @@ func (h *Host) botID(platform string) string {
 // session. With the agent API, the event's chat is remembered first, a
 // prompt answer that is not for this process is swallowed (settled, never
 // delivered), and the delivery runs inside the event's lifecycle signals.
-func (h *Host) turn(ev pluginapi.MessageEvent, eventID, botID string) (reply, error) {
+func (h *Host) turn(ev *pluginapi.MessageEvent, eventID, botID string) (reply, error) {
 	r := reply{ev: ev, eventID: eventID}
-	aev := agent.Event{MessageEvent: ev, EventID: eventID}
+	var dst *agentapi.Destination
 	api := h.api
 	if api != nil {
-		api.Remember(ev, eventID, botID)
-		if !api.Admit(h.ctx, ev) {
+		api.Remember(*ev, eventID, botID)
+		if !api.Admit(h.ctx, *ev) {
 			r.swallowed = true
-			h.log.Debug("event kept from the agent (a prompt answer for another gateway, a repeat or an expired prompt)",
-				"event_id", eventID, "session_key", ev.SessionKey)
+			if h.log.IsDebug() {
+				h.log.Debug("event kept from the agent (a prompt answer for another gateway, a repeat or an expired prompt)",
+					"event_id", eventID, "session_key", ev.SessionKey)
+			}
 			if h.cfg.Trace != nil {
-				h.cfg.Trace(Step{Stage: StageAgent, Event: ev, EventID: eventID, Swallowed: true})
+				h.cfg.Trace(Step{Stage: StageAgent, Event: *ev, EventID: eventID, Swallowed: true})
 			}
 			return r, nil
 		}
-		dst := api.Destination(ev.Source.Platform)
-		aev.Destination = &dst
+		d := api.Destination(ev.Source.Platform)
+		dst = &d
 	}
 
 	ctx, cancel := context.WithCancel(h.ctx)
 	defer cancel()
 	t := &turn{cancel: cancel}
 	h.mu.Lock()
-	if h.turns[ev.SessionKey] == nil {
-		h.turns[ev.SessionKey] = map[*turn]struct{}{}
+	if head := h.turns[ev.SessionKey]; head != nil {
+		t.next, head.prev = head, t
 	}
-	h.turns[ev.SessionKey][t] = struct{}{}
+	h.turns[ev.SessionKey] = t
 	h.mu.Unlock()
 	defer func() {
 		h.mu.Lock()
-		delete(h.turns[ev.SessionKey], t)
-		if len(h.turns[ev.SessionKey]) == 0 {
+		switch {
+		case t.prev != nil:
+			t.prev.next = t.next
+		case t.next != nil:
+			h.turns[ev.SessionKey] = t.next
+		default:
 			delete(h.turns, ev.SessionKey)
+		}
+		if t.next != nil {
+			t.next.prev = t.prev
 		}
 		h.mu.Unlock()
 	}()
 
 	start := time.Now()
+	var answer agent.Answer
 	deliver := func(ctx context.Context) error {
-		var err error
-		r.answer, err = h.cfg.Agent.Deliver(ctx, aev)
+		// Built here, passed by value: the event is not copied to the heap.
+		a, err := h.cfg.Agent.Deliver(ctx, agent.Event{MessageEvent: *ev, EventID: eventID, Destination: dst})
+		answer = a
 		return err
 	}
 	var err error
 	if api != nil {
-		err = api.Around(ctx, ev, deliver)
+		err = api.Around(ctx, *ev, deliver)
 	} else {
 		err = deliver(ctx)
 	}
+	r.answer = answer
 	if m := h.cfg.Metrics; m != nil {
 		m.AgentTurn(time.Since(start), err)
 	}
 	if h.cfg.Trace != nil {
-		h.cfg.Trace(Step{Stage: StageAgent, Event: ev, EventID: eventID, Reply: r.answer.Reply,
+		h.cfg.Trace(Step{Stage: StageAgent, Event: *ev, EventID: eventID, Reply: r.answer.Reply,
 			Actions: len(r.answer.Actions), Err: err})
 	}
 	return r, err
@@ -199,7 +213,7 @@ func (h *Host) answer(r reply) {
 	api := h.api
 	if api == nil {
 		if r.answer.Reply != "" {
-			h.sendReply(r.ev, r.answer.Reply)
+			h.sendReply(*r.ev, r.answer.Reply)
 		}
 		if n := len(r.answer.Actions); n > 0 {
 			h.log.Warn("the agent's answer carries actions, but the host runs without the agent API: not run",
@@ -207,10 +221,10 @@ func (h *Host) answer(r reply) {
 		}
 		return
 	}
-	st := Step{Stage: StageAnswer, Event: r.ev, EventID: r.eventID, Reply: r.answer.Reply}
+	st := Step{Stage: StageAnswer, Event: *r.ev, EventID: r.eventID, Reply: r.answer.Reply}
 	if r.answer.Reply != "" {
 		ctx, cancel := context.WithTimeout(h.ctx, ReplyTimeout)
-		status, ans := api.Reply(ctx, r.ev, r.answer.Reply)
+		status, ans := api.Reply(ctx, *r.ev, r.answer.Reply)
 		cancel()
 		h.replied(r, &st, status, ans)
 	}
@@ -257,9 +271,9 @@ func (h *Host) answerAsync(r reply) bool {
 	if !ok || !h.replies.track() {
 		return false
 	}
-	sent := ar.ReplyAsync(r.ev, r.answer.Reply, func(status int, ans map[string]any) {
+	sent := ar.ReplyAsync(*r.ev, r.answer.Reply, func(status int, ans map[string]any) {
 		defer h.replies.done()
-		st := Step{Stage: StageAnswer, Event: r.ev, EventID: r.eventID, Reply: r.answer.Reply}
+		st := Step{Stage: StageAnswer, Event: *r.ev, EventID: r.eventID, Reply: r.answer.Reply}
 		h.replied(r, &st, status, ans)
 		if h.cfg.Trace != nil {
 			h.cfg.Trace(st)

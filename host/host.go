@@ -133,11 +133,15 @@ type Host struct {
 	logs       *logguard.Limiter
 
 	mu    sync.Mutex
-	turns map[string]map[*turn]struct{} // session key → running turns
+	turns map[string]*turn // session key → its running turns (a list)
 }
 
 // turn is one running agent hand-off, cancellable by an interrupt.
-type turn struct{ cancel context.CancelFunc }
+// turn is one running agent turn, in the list of its session key's turns.
+type turn struct {
+	cancel     context.CancelFunc
+	prev, next *turn
+}
 
 var _ relay.Handler = (*Host)(nil)
 
@@ -155,7 +159,7 @@ func New(cfg Config) (*Host, error) {
 		platforms = p.Platforms()
 	}
 	h := &Host{cfg: cfg, log: cfg.Logger, ledger: newBufferLedger(), ctx: ctx, cancel: cancel,
-		workers: newWorkerPool(ctx.Done()), linkSet: make(chan struct{}), turns: map[string]map[*turn]struct{}{},
+		workers: newWorkerPool(ctx.Done()), linkSet: make(chan struct{}), turns: map[string]*turn{},
 		agentCalls: make(chan struct{}, MaxAgentCalls), answering: make(chan struct{}, MaxAnswering), logs: logguard.NewLimiter(nil)}
 	h.adm = newAdmission(ctx, platforms, h.workers.run)
 
@@ -225,7 +229,7 @@ func (h *Host) Inbound(ev pluginapi.MessageEvent, bufferID string) {
 		defer h.work.Done()
 		defer h.active.end()
 		h.deliver(ev.Source.Platform, "inbound", bufferID, t, func() (bool, []reply) {
-			r, err := h.callAgent(ev, inboundEventID(bufferID, ev), h.botID(ev.Source.Platform))
+			r, err := h.callAgent(&ev, inboundEventID(bufferID, ev), h.botID(ev.Source.Platform))
 			if err != nil {
 				h.warnLimited("inbound event not taken by the agent; left un-acknowledged for redelivery",
 					"platform", logguard.Clip(ev.Source.Platform), "chat_id", logguard.Clip(ev.Source.ChatID),
@@ -279,7 +283,7 @@ func (h *Host) infoLimited(msg string, args ...any) {
 }
 
 // callAgent hands one event to the agent within MaxAgentCalls.
-func (h *Host) callAgent(ev pluginapi.MessageEvent, eventID, botID string) (reply, error) {
+func (h *Host) callAgent(ev *pluginapi.MessageEvent, eventID, botID string) (reply, error) {
 	select {
 	case h.agentCalls <- struct{}{}:
 	case <-h.ctx.Done():
@@ -294,9 +298,10 @@ func (h *Host) callAgent(ev pluginapi.MessageEvent, eventID, botID string) (repl
 // takes interrupt notices (agent.Interrupter).
 func (h *Host) InterruptInbound(sessionKey, chatID string) {
 	h.mu.Lock()
-	n := len(h.turns[sessionKey])
-	for t := range h.turns[sessionKey] {
+	n := 0
+	for t := h.turns[sessionKey]; t != nil; t = t.next {
 		t.cancel()
+		n++
 	}
 	h.mu.Unlock()
 	h.infoLimited("interrupt received", "session_key", logguard.Clip(sessionKey), "chat_id", logguard.Clip(chatID), "turns_cancelled", n)
@@ -333,8 +338,9 @@ func (h *Host) forward(f pluginapi.Forward, t *ticket) {
 			return true, nil
 		}
 		replies := make([]reply, 0, len(res.Events))
-		for i, ev := range res.Events {
-			r, err := h.callAgent(ev, forwardEventID(f, i, ev), f.BotID)
+		for i := range res.Events {
+			ev := &res.Events[i]
+			r, err := h.callAgent(ev, forwardEventID(f, i, *ev), f.BotID)
 			if err != nil {
 				h.warnLimited("event not taken by the agent; forward left un-acknowledged for redelivery",
 					"platform", logguard.Clip(f.Platform), "path", logguard.Clip(f.Path), "buffer_id", logguard.Clip(f.BufferID),

@@ -303,3 +303,52 @@ func TestInterruptCancelsOnlyThatSession(t *testing.T) {
 		t.Errorf("acks = %v; an interrupted (cancelled) turn must stay retryable", got)
 	}
 }
+
+// TestInterruptCancelsEveryTurnOfTheSession: several turns of one session
+// run at once; an interrupt cancels each of them, and a turn that ended
+// before it is no longer reached.
+func TestInterruptCancelsEveryTurnOfTheSession(t *testing.T) {
+	ag := blockingAgent{started: make(chan startedTurn, 4), ended: make(chan string, 4)}
+	h, _, _ := newHost(t, ag)
+	ev := pluginapi.MessageEvent{Text: "x", Source: pluginapi.SessionSource{Platform: "discord", ChatID: "busy", ChatType: "dm"}}
+	ev.SessionKey = pluginapi.SessionKey(ev.Source)
+	other := pluginapi.MessageEvent{Text: "y", Source: pluginapi.SessionSource{Platform: "discord", ChatID: "calm", ChatType: "dm"}}
+	other.SessionKey = pluginapi.SessionKey(other.Source)
+	for range 3 {
+		h.Inbound(ev, "")
+	}
+	h.Inbound(other, "")
+	var busy []context.Context
+	var calm context.Context
+	for range 4 {
+		st := receive(t, ag.started)
+		if st.sessionKey == ev.SessionKey {
+			busy = append(busy, st.ctx)
+		} else {
+			calm = st.ctx
+		}
+	}
+	if len(busy) != 3 || calm == nil {
+		t.Fatalf("started %d turns of %s and %v of %s; want 3 and 1", len(busy), ev.SessionKey, calm != nil, other.SessionKey)
+	}
+	h.InterruptInbound(ev.SessionKey, "busy")
+	for i, ctx := range busy {
+		if ctx.Err() == nil {
+			t.Errorf("turn %d of the interrupted session was not cancelled", i)
+		}
+	}
+	if calm.Err() != nil {
+		t.Fatal("the interrupt cancelled the other session's turn")
+	}
+	for range 3 {
+		if got := receive(t, ag.ended); got != ev.SessionKey {
+			t.Fatalf("ended %q, want %q", got, ev.SessionKey)
+		}
+	}
+	h.InterruptInbound(other.SessionKey, "calm")
+	if got := receive(t, ag.ended); got != other.SessionKey {
+		t.Fatalf("ended %q, want %q", got, other.SessionKey)
+	}
+	h.Stop()
+	settle(t, h)
+}

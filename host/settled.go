@@ -7,14 +7,19 @@ import "sync"
 // the ack itself was lost: the ledger need only remember what was settled
 // since the last few connections.
 const (
-	// settledCapacity bounds the settled bufferIds remembered: 65,536
-	// cover far more than any backlog between two connections.
-	settledCapacity = 1 << 16
+	// settledCapacity bounds the settled bufferIds remembered. An ack is
+	// lost only with the connection it was written to, so what a replay
+	// can repeat is what was settled just before a drop: at most the
+	// deliveries in flight (MaxInFlight, 512) and the acks still in the
+	// socket's buffers. 16,384 ids cover thirty times that; the ledger is
+	// live heap the collector marks on every cycle, and at 65,536 ids it
+	// was the largest thing the host kept (6 MiB).
+	settledCapacity = 1 << 14
 	// settledMaxBytes bounds the memory they take, counting each id's bytes
-	// plus settledEntryOverhead: 4 MiB holds the full 65,536 typical ids
-	// ("pbuf-123456") and still 13,000 ids of the longest bufferId the
+	// plus settledEntryOverhead: 2 MiB holds the full 16,384 typical ids
+	// ("pbuf-123456") and still 6,500 ids of the longest bufferId the
 	// decoder accepts (wire.MaxIDBytes).
-	settledMaxBytes = 4 << 20
+	settledMaxBytes = 2 << 20
 	// settledEntryOverhead is what one remembered id costs besides its
 	// bytes: its map entry, its string header in the order ring.
 	settledEntryOverhead = 64

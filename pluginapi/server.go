@@ -136,7 +136,7 @@ func (s *grpcServer) sendResults(stream pluginv1.Plugin_HandleBatchesServer, res
 					break fill
 				}
 				n := proto.Size(r)
-				if size+n > pluginlink.MaxBatchBytes {
+				if size+n > pluginlink.BatchTargetBytes {
 					carry = r
 					break fill
 				}

@@ -54,8 +54,7 @@ func (s *Service) ReplyAsync(ev pluginapi.MessageEvent, text string, done func(s
 	if !ok || !advertises(desc, a.op) {
 		return false
 	}
-	fences := desc.MarkdownDialect != "" && desc.MarkdownDialect != "plain"
-	if len(Split(text, desc.MaxMessageLength, desc.LenUnit, fences)) != 1 {
+	if !FitsOnePart(text, desc.MaxMessageLength, desc.LenUnit) {
 		return false
 	}
 	enrich(a, r)

@@ -51,6 +51,13 @@ func Split(content string, max int, unit string, fences bool) []string {
 	return out
 }
 
+// FitsOnePart reports that content is within max, so that Split returns it
+// whole, without building the parts. (Split may also return as one part
+// content that is not within max: a single code point longer than max.)
+func FitsOnePart(content string, max int, unit string) bool {
+	return max <= 0 || len(content) <= max || unitsOf(content, unit == UnitUTF16) <= max
+}
+
 // part is one piece of a split: the added reopening fence line, a slice of
 // the content, and the added closing fence line.
 type part struct {
@@ -90,7 +97,7 @@ type splitter struct {
 }
 
 func splitParts(s string, max int, u16, fences bool) []part {
-	if max <= 0 || len(s) <= max || unitsOf(s, u16) <= max {
+	if max <= 0 || len(s) <= max || unitsOf(s, u16) <= max { // FitsOnePart
 		// A byte never holds more than one unit, so len(s) <= max fits.
 		return []part{{body: s}}
 	}

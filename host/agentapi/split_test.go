@@ -137,6 +137,13 @@ func checkSplit(t *testing.T, s string, max int, u16, fences bool) {
 	if joined.String() != s {
 		t.Fatalf("bodies joined differ from the input\n got %q\nwant %q", joined.String(), s)
 	}
+	unit := UnitChars
+	if u16 {
+		unit = UnitUTF16
+	}
+	if FitsOnePart(s, max, unit) && len(ps) != 1 {
+		t.Fatalf("FitsOnePart, but Split made %d parts of %q (max %d)", len(ps), s, max)
+	}
 	if max <= 0 || unitsOf(s, u16) <= max {
 		if len(ps) != 1 || ps[0].prefix != "" || ps[0].suffix != "" {
 			t.Fatalf("content that fits was split: %q", ps)

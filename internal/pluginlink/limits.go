@@ -18,6 +18,15 @@ const (
 	// gRPC message limit (pluginapi.MaxMessageBytes; a launcher test checks
 	// the ratio) leaves ample room for what the estimate misses.
 	MaxBatchBytes = 4 << 20
+	// BatchTargetBytes is where a batching sender stops adding to a batch
+	// (a forward or result larger than it still travels, alone). gRPC
+	// encodes and decodes a message into a buffer from its pool's tiers,
+	// 32 KiB then 1 MiB, and clears a pooled buffer's whole capacity
+	// before use: a batch just over 32 KiB cost a 1 MiB buffer, its
+	// clearing and, after each collection, its allocation, on both ends.
+	// Sixteen typical forwards fit in 32 KiB, which keeps the
+	// per-message cost amortised.
+	BatchTargetBytes = 32 << 10
 	// BatchQueue is the depth of the queues feeding each batching sender:
 	// the host's default dispatch window (plugins.DefaultMaxInFlight), so
 	// callers rarely wait for room while a batch is on its way.

@@ -35,6 +35,8 @@ type Remote struct {
 	err     error
 	// codec decodes the forward stream's messages and tells their size.
 	codec *sizedCodec
+	// replies recycles the channels forwards wait on (replyChan).
+	replies sync.Pool
 	// info is the plugin's last Info answer: the capabilities the SDK 1.0
 	// calls check (calls.go).
 	info pluginapi.Info
@@ -157,7 +159,7 @@ func (r *Remote) sendBatches() {
 		for len(batch.Requests) < pluginlink.MaxBatchForwards {
 			select {
 			case q := <-r.sendq:
-				if size+q.size > pluginlink.MaxBatchBytes {
+				if size+q.size > pluginlink.BatchTargetBytes {
 					carry = &q
 					break fill
 				}
@@ -235,7 +237,7 @@ func (r *Remote) HandleForward(ctx context.Context, f pluginapi.Forward) (plugin
 	if reason := checkForward(f, size); reason != "" {
 		return pluginapi.Reject(reason), nil // alone: the stream and the other forwards on it are untouched
 	}
-	ch := make(chan received, 1)
+	ch := r.replyChan()
 	r.mu.Lock()
 	if r.err != nil {
 		err := r.err
@@ -274,11 +276,23 @@ func (r *Remote) HandleForward(ctx context.Context, f pluginapi.Forward) (plugin
 		if !ok {
 			return pluginapi.Result{}, r.Err()
 		}
+		r.replies.Put(ch) // its one send is done: it is empty and unreferenced
 		return resultFromWire(got.resp, !got.sized), nil
 	case <-ctx.Done():
 		r.forget(id)
 		return pluginapi.Result{}, fmt.Errorf("waiting for the plugin: %w", ctx.Err())
 	}
+}
+
+// replyChan returns a channel for one forward's response: a recycled one
+// when there is one. A channel goes back to the pool only once its forward
+// received on it, so no late send can reach its next user; one abandoned
+// by a forward that gave up (or closed by fail) is left to the collector.
+func (r *Remote) replyChan() chan received {
+	if ch, ok := r.replies.Get().(chan received); ok {
+		return ch
+	}
+	return make(chan received, 1)
 }
 
 // estimateSize is about the encoded size of f as a ForwardRequest, for

@@ -26,9 +26,12 @@ func forwardToWire(f pluginapi.Forward) *pluginv1.Forward {
 		ForwardId: f.ID,
 	}
 	if len(f.Headers) > 0 {
+		// One allocation for the headers, not one each.
+		slab := make([]pluginv1.Header, len(f.Headers))
 		w.Headers = make([]*pluginv1.Header, len(f.Headers))
 		for i, h := range f.Headers {
-			w.Headers[i] = &pluginv1.Header{Name: h.Name, Value: h.Value}
+			slab[i].Name, slab[i].Value = h.Name, h.Value
+			w.Headers[i] = &slab[i]
 		}
 	}
 	return w

@@ -43,14 +43,15 @@ func DecodeFrame(line []byte) (Frame, error) {
 		}
 		return Frame{}, &DecodeError{Kind: BadFrameMalformedJSON, Detail: "frame is not valid JSON"}
 	}
-	var w wireFrame
+	var w wireFrame // on the stack: only the slow path's frame escapes
 	forwardNotObject, fast := scanFrame(trimmed, &w)
 	if !fast {
-		w = wireFrame{}
+		slow := new(wireFrame)
 		var err error
-		if forwardNotObject, err = unmarshalFrame(trimmed, &w); err != nil {
+		if forwardNotObject, err = unmarshalFrame(trimmed, slow); err != nil {
 			return Frame{}, err
 		}
+		return frameFrom(slow, forwardNotObject)
 	}
 	return frameFrom(&w, forwardNotObject)
 }

@@ -481,9 +481,11 @@ func scanResult(r []byte) (res OutboundResult, ok bool) {
 		default:
 			return false // objects and arrays: the slow path decodes them
 		}
-		raw[string(key)] = val
 		if i >= 0 {
+			raw[resultKeys[i]] = val // the same string, without a copy
 			fields[i] = s.b[v0:s.i]
+		} else {
+			raw[string(key)] = val
 		}
 		return true
 	})
