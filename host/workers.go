@@ -7,9 +7,11 @@ import "github.com/relayhost/relay-host/internal/workers"
 // new goroutine (the admission bounds how many run: MaxInFlight); keeping
 // the goroutines spares a new goroutine and its stack growth per forward
 // (the delivery path is deep: plugin hop, agent, ack, reply), which
-// profiling showed as about 5% of the host's CPU under load. 128 is half
-// the plugin window (PlatformWindow) and costs a few MiB of stacks at most.
-const maxIdleWorkers = 128
+// profiling showed as about 5% of the host's CPU under load. 256 is the
+// plugin window (PlatformWindow), so a platform at full window runs on
+// kept goroutines only; idle ones cost their (collector-shrunk) stacks,
+// 2–8 KiB each.
+const maxIdleWorkers = 256
 
 // workerPool runs deliveries on reused goroutines: the module's elastic
 // worker pool (internal/workers), which never makes a delivery wait.

@@ -75,6 +75,9 @@ func TestOverDeepBufferedFrameIsAcked(t *testing.T) {
 func TestUnannouncedDescriptorsAreIgnored(t *testing.T) {
 	hz := start(t, authed(), twoIdentities())
 	ctx := waitCtx(t)
+	// start waits for the first descriptor only; the second announced
+	// platform's arrives once its hello was read.
+	hz.logs.waitFor(ctx, t, "relay descriptor: gen=1 platform=telegram")
 	for _, p := range []string{"slack", "matrix", strings.Repeat("x", 300)} {
 		b, err := json.Marshal(map[string]any{"type": "descriptor", "descriptor": relayDescriptor(p)})
 		if err != nil {

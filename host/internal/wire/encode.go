@@ -56,7 +56,7 @@ func EncodeHello(platform, botID string, commandManifest json.RawMessage) ([]byt
 // encodes as a JSON object (a map, a struct, json.RawMessage). platform is
 // omitted when empty, and botID is sent only together with platform.
 func EncodeOutbound(requestID string, action any, platform, botID string) ([]byte, error) {
-	b := make([]byte, 0, 256)
+	b := make([]byte, 0, outboundSizeHint(action)+len(requestID)+len(platform)+len(botID))
 	b = append(b, `{"type":"outbound","requestId":`...)
 	b = appendString(b, requestID)
 	b = append(b, `,"action":`...)
@@ -76,6 +76,23 @@ func EncodeOutbound(requestID string, action any, platform, botID string) ([]byt
 		}
 	}
 	return append(b, "}\n"...), nil
+}
+
+// outboundSizeHint is about the encoded size of an outbound frame without
+// its ids: the frame's fixed text and the action's top-level keys and
+// string values, so that the buffer rarely grows (a reply's text is most
+// of a frame, and growing copied it once or twice).
+func outboundSizeHint(action any) int {
+	n := 128
+	if m, ok := action.(map[string]any); ok {
+		for k, v := range m {
+			n += len(k) + 8
+			if s, ok := v.(string); ok {
+				n += len(s) + len(s)/8 // a little room for escapes
+			}
+		}
+	}
+	return n
 }
 
 // EncodeInterrupt encodes an interrupt frame; an empty reason is sent as
