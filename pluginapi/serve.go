@@ -140,7 +140,8 @@ func serve(impl Plugin, cfg serveConfig, args []string, getenv func(string) stri
 		VersionedPlugins: pluginSets(gs),
 		Logger:           logger,
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
-			opts = append(opts, grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes))
+			opts = append(opts, grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes),
+				grpc.InitialWindowSize(pluginlink.WindowBytes), grpc.InitialConnWindowSize(pluginlink.WindowBytes))
 			return grpc.NewServer(opts...)
 		},
 		Test: cfg.test,

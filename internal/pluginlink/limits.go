@@ -27,6 +27,13 @@ const (
 	// Sixteen typical forwards fit in 32 KiB, which keeps the
 	// per-message cost amortised.
 	BatchTargetBytes = 32 << 10
+	// WindowBytes is the plugin link's HTTP/2 flow-control window, per
+	// stream and per connection, on both ends. A fixed window turns off
+	// gRPC's bandwidth-delay estimation, which answered received data with
+	// PING frames (and their acks): on a loopback link between two
+	// processes they were extra writes, reads and wake-ups per batch.
+	// 1 MiB holds dozens of batches in flight.
+	WindowBytes = 1 << 20
 	// BatchQueue is the depth of the queues feeding each batching sender:
 	// the host's default dispatch window (plugins.DefaultMaxInFlight), so
 	// callers rarely wait for room while a batch is on its way.

@@ -42,7 +42,8 @@ func serveInProcess(ps pluginv1.PluginServer, stopServer func(), opts ...inProce
 	// WaitForHandlers: Stop returns once every stream handler has, so the
 	// workers can be stopped with nothing left to run.
 	srvOpts := append([]grpc.ServerOption{grpc.MaxRecvMsgSize(pluginapi.MaxMessageBytes),
-		grpc.MaxSendMsgSize(pluginapi.MaxMessageBytes), grpc.WaitForHandlers(true)}, o.server...)
+		grpc.MaxSendMsgSize(pluginapi.MaxMessageBytes), grpc.WaitForHandlers(true),
+		grpc.InitialWindowSize(pluginlink.WindowBytes), grpc.InitialConnWindowSize(pluginlink.WindowBytes)}, o.server...)
 	srv := grpc.NewServer(srvOpts...)
 	pluginv1.RegisterPluginServer(srv, ps)
 	go func() { _ = srv.Serve(lis) }()

@@ -315,5 +315,6 @@ func (r *Remote) forget(id uint64) {
 // pluginapi.MaxMessageBytes.
 func grpcDialOptions() []grpc.DialOption {
 	return []grpc.DialOption{grpc.WithDefaultCallOptions(
-		grpc.MaxCallRecvMsgSize(pluginapi.MaxMessageBytes), grpc.MaxCallSendMsgSize(pluginapi.MaxMessageBytes))}
+		grpc.MaxCallRecvMsgSize(pluginapi.MaxMessageBytes), grpc.MaxCallSendMsgSize(pluginapi.MaxMessageBytes)),
+		grpc.WithInitialWindowSize(pluginlink.WindowBytes), grpc.WithInitialConnWindowSize(pluginlink.WindowBytes)}
 }
