@@ -9,7 +9,9 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -31,6 +33,9 @@ type grpcServer struct {
 	workers  *workers.Pool
 	stop     chan struct{} // closed by close
 	stopOnce sync.Once
+	// metadataJSON: the host listed HostCapabilityMetadataJSON in its
+	// InfoRequest, so event metadata travels as JSON (wire.go).
+	metadataJSON atomic.Bool
 }
 
 func newGRPCServer(impl Plugin, logger hclog.Logger) *grpcServer {
@@ -45,7 +50,8 @@ func (s *grpcServer) close() { s.stopOnce.Do(func() { close(s.stop) }) }
 
 // Info implements the Info RPC: the plugin's Info, plus the capabilities
 // this SDK provides for the plugin (capabilities).
-func (s *grpcServer) Info(context.Context, *pluginv1.InfoRequest) (*pluginv1.InfoResponse, error) {
+func (s *grpcServer) Info(_ context.Context, req *pluginv1.InfoRequest) (*pluginv1.InfoResponse, error) {
+	s.metadataJSON.Store(slices.Contains(req.GetHostCapabilities(), pluginlink.HostCapabilityMetadataJSON))
 	return infoToWire(s.impl.Info(), capabilities(s.impl)...), nil
 }
 
@@ -176,10 +182,11 @@ func (s *grpcServer) handle(ctx context.Context, req *pluginv1.ForwardRequest) *
 		}
 		res = capEvents(s.call(ctx, f), s.logger)
 	}
-	w, err := resultToWire(req.GetId(), res)
+	enc := wireEncoding{metadataJSON: s.metadataJSON.Load()}
+	w, err := enc.result(req.GetId(), res)
 	if err != nil {
 		s.logger.Error("plugin returned a result that cannot be encoded; rejecting the forward", "error", err)
-		w, _ = resultToWire(req.GetId(), Rejectf("plugin returned a result that cannot be encoded: %v", err))
+		w, _ = enc.result(req.GetId(), Rejectf("plugin returned a result that cannot be encoded: %v", err))
 	}
 	return capBytes(w, s.logger)
 }

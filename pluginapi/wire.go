@@ -60,6 +60,18 @@ func dispositionToWire(d Disposition) pluginv1.Disposition {
 // valid UTF-8 (protobuf would refuse to marshal it, and the failure would
 // break the whole stream rather than this one result).
 func resultToWire(id uint64, r Result) (*pluginv1.ForwardResponse, error) {
+	return wireEncoding{}.result(id, r)
+}
+
+// wireEncoding says how results are encoded for the host at the other end.
+type wireEncoding struct {
+	// metadataJSON: event metadata goes in metadata_json (the host listed
+	// pluginlink.HostCapabilityMetadataJSON), not as a Struct.
+	metadataJSON bool
+}
+
+// result is resultToWire for this encoding.
+func (enc wireEncoding) result(id uint64, r Result) (*pluginv1.ForwardResponse, error) {
 	if err := checkUTF8(r); err != nil {
 		return nil, err
 	}
@@ -71,7 +83,7 @@ func resultToWire(id uint64, r Result) (*pluginv1.ForwardResponse, error) {
 	if len(r.Events) > 0 {
 		w.Events = make([]*pluginv1.MessageEvent, len(r.Events))
 		for i := range r.Events {
-			ev, err := eventToWire(&r.Events[i])
+			ev, err := enc.event(&r.Events[i])
 			if err != nil {
 				return nil, fmt.Errorf("event %d: %w", i, err)
 			}
@@ -84,6 +96,13 @@ func resultToWire(id uint64, r Result) (*pluginv1.ForwardResponse, error) {
 // eventToWire converts one event; it fails on metadata that is not a JSON
 // value.
 func eventToWire(e *MessageEvent) (*pluginv1.MessageEvent, error) {
+	return wireEncoding{}.event(e)
+}
+
+// event is eventToWire for this encoding. Metadata that encoding/json
+// cannot encode (a NaN, a value of no JSON type) takes the Struct path,
+// which reports what is wrong with it.
+func (enc wireEncoding) event(e *MessageEvent) (*pluginv1.MessageEvent, error) {
 	w := &pluginv1.MessageEvent{
 		Text:              e.Text,
 		MessageType:       string(e.MessageType),
@@ -101,6 +120,12 @@ func eventToWire(e *MessageEvent) (*pluginv1.MessageEvent, error) {
 		w.PromptResponse = &pluginv1.PromptResponse{
 			PromptId: p.PromptID, OptionId: p.OptionID,
 			PromptMessageId: p.PromptMessageID, Label: p.Label,
+		}
+	}
+	if len(e.Metadata) > 0 && enc.metadataJSON {
+		if b, err := json.Marshal(e.Metadata); err == nil {
+			w.MetadataJson = b
+			return w, nil
 		}
 	}
 	if len(e.Metadata) > 0 {

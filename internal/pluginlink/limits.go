@@ -54,3 +54,11 @@ const (
 	// CapabilityShutdown: the plugin serves Shutdown.
 	CapabilityShutdown = "shutdown"
 )
+
+// Capabilities of the host, listed in InfoRequest.host_capabilities.
+const (
+	// HostCapabilityMetadataJSON: the host reads an event's metadata from
+	// MessageEvent.metadata_json; the SDK then sends it there, as JSON,
+	// instead of as a google.protobuf.Struct.
+	HostCapabilityMetadataJSON = "metadata-json"
+)

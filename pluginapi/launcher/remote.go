@@ -212,9 +212,14 @@ func (r *Remote) Close() {
 	r.wg.Wait()
 }
 
-// Info asks the plugin to describe itself.
+// hostCapabilities are what the host tells every plugin it supports
+// (InfoRequest.host_capabilities).
+var hostCapabilities = []string{pluginlink.HostCapabilityMetadataJSON}
+
+// Info asks the plugin to describe itself, and tells it what the host
+// supports.
 func (r *Remote) Info(ctx context.Context) (pluginapi.Info, error) {
-	resp, err := r.client.Info(ctx, &pluginv1.InfoRequest{})
+	resp, err := r.client.Info(ctx, &pluginv1.InfoRequest{HostCapabilities: hostCapabilities})
 	if err != nil {
 		return pluginapi.Info{}, fmt.Errorf("plugin info: %w", err)
 	}

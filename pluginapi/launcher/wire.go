@@ -7,6 +7,8 @@ package launcher
 // the two round-trip.
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/relayhost/relay-host/pluginapi"
@@ -72,13 +74,17 @@ func resultFromWire(w *pluginv1.ForwardResponse, measure bool) pluginapi.Result 
 	}
 	r := pluginapi.Result{Disposition: d, Reason: w.GetReason(), Events: make([]pluginapi.MessageEvent, len(w.GetEvents()))}
 	for i, ev := range w.GetEvents() {
-		r.Events[i] = eventFromWire(ev)
+		var err error
+		if r.Events[i], err = eventFromWire(ev); err != nil {
+			return pluginapi.Rejectf("event %d: %v", i, err)
+		}
 	}
 	return r
 }
 
-// eventFromWire converts one event; a missing message type is text.
-func eventFromWire(w *pluginv1.MessageEvent) pluginapi.MessageEvent {
+// eventFromWire converts one event; a missing message type is text. It
+// fails only on metadata_json that is not a JSON object.
+func eventFromWire(w *pluginv1.MessageEvent) (pluginapi.MessageEvent, error) {
 	e := pluginapi.MessageEvent{
 		Text:              w.GetText(),
 		MessageType:       pluginapi.MessageType(w.GetMessageType()),
@@ -101,13 +107,34 @@ func eventFromWire(w *pluginv1.MessageEvent) pluginapi.MessageEvent {
 			PromptMessageID: p.GetPromptMessageId(), Label: p.GetLabel(),
 		}
 	}
-	if m := w.GetMetadata(); m != nil && len(m.GetFields()) > 0 {
+	if raw := w.GetMetadataJson(); len(raw) > 0 {
+		md, err := metadataFromJSON(raw)
+		if err != nil {
+			return e, err
+		}
+		e.Metadata = md
+	} else if m := w.GetMetadata(); m != nil && len(m.GetFields()) > 0 {
 		e.Metadata = make(map[string]any, len(m.GetFields()))
 		for k, v := range m.GetFields() {
 			e.Metadata[k] = v.AsInterface()
 		}
 	}
-	return e
+	return e, nil
+}
+
+// metadataFromJSON decodes an event's metadata_json: one JSON object,
+// read as google.protobuf.Struct's AsInterface reads one (numbers as
+// float64), so that both encodings give the same map. An empty object is
+// no metadata.
+func metadataFromJSON(raw []byte) (map[string]any, error) {
+	var md map[string]any
+	if err := json.Unmarshal(raw, &md); err != nil || md == nil {
+		return nil, errors.New("plugin returned event metadata that is not a JSON object")
+	}
+	if len(md) == 0 {
+		return nil, nil
+	}
+	return md, nil
 }
 
 // sourceFromWire converts an event's source.

@@ -89,8 +89,8 @@ func TestResultFromWireRejectsUnknownDisposition(t *testing.T) {
 }
 
 func TestEventFromWireDefaultsToText(t *testing.T) {
-	if got := eventFromWire(&pluginv1.MessageEvent{Text: "x"}).MessageType; got != pluginapi.MessageTypeText {
-		t.Errorf("message type of an event without one = %q, want text", got)
+	if got, _ := eventFromWire(&pluginv1.MessageEvent{Text: "x"}); got.MessageType != pluginapi.MessageTypeText {
+		t.Errorf("message type of an event without one = %q, want text", got.MessageType)
 	}
 }
 

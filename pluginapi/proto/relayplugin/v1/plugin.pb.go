@@ -1299,8 +1299,13 @@ type MessageEvent struct {
 	Metadata          *structpb.Struct       `protobuf:"bytes,11,opt,name=metadata,proto3" json:"metadata,omitempty"`
 	SessionKey        string                 `protobuf:"bytes,12,opt,name=session_key,json=sessionKey,proto3" json:"session_key,omitempty"`
 	EgressKind        string                 `protobuf:"bytes,13,opt,name=egress_kind,json=egressKind,proto3" json:"egress_kind,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// The metadata as one JSON object, sent instead of metadata to a host
+	// that listed the "metadata-json" capability in its InfoRequest (a
+	// Struct costs a message and a oneof wrapper per value on both ends).
+	// When set, it is the event's metadata and metadata is ignored.
+	MetadataJson  []byte `protobuf:"bytes,14,opt,name=metadata_json,json=metadataJson,proto3" json:"metadata_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *MessageEvent) Reset() {
@@ -1422,6 +1427,13 @@ func (x *MessageEvent) GetEgressKind() string {
 		return x.EgressKind
 	}
 	return ""
+}
+
+func (x *MessageEvent) GetMetadataJson() []byte {
+	if x != nil {
+		return x.MetadataJson
+	}
+	return nil
 }
 
 type ForwardResponse struct {
@@ -1679,7 +1691,7 @@ const file_relayplugin_v1_plugin_proto_rawDesc = "" +
 	"\tprompt_id\x18\x01 \x01(\tR\bpromptId\x12\x1b\n" +
 	"\toption_id\x18\x02 \x01(\tR\boptionId\x12*\n" +
 	"\x11prompt_message_id\x18\x03 \x01(\tR\x0fpromptMessageId\x12\x14\n" +
-	"\x05label\x18\x04 \x01(\tR\x05label\"\x9f\x04\n" +
+	"\x05label\x18\x04 \x01(\tR\x05label\"\xc4\x04\n" +
 	"\fMessageEvent\x12\x12\n" +
 	"\x04text\x18\x01 \x01(\tR\x04text\x12!\n" +
 	"\fmessage_type\x18\x02 \x01(\tR\vmessageType\x125\n" +
@@ -1699,7 +1711,8 @@ const file_relayplugin_v1_plugin_proto_rawDesc = "" +
 	"\vsession_key\x18\f \x01(\tR\n" +
 	"sessionKey\x12\x1f\n" +
 	"\vegress_kind\x18\r \x01(\tR\n" +
-	"egressKind\"\xae\x01\n" +
+	"egressKind\x12#\n" +
+	"\rmetadata_json\x18\x0e \x01(\fR\fmetadataJson\"\xae\x01\n" +
 	"\x0fForwardResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12=\n" +
 	"\vdisposition\x18\x02 \x01(\x0e2\x1b.relayplugin.v1.DispositionR\vdisposition\x12\x16\n" +
