@@ -442,8 +442,8 @@ func TestEncodeFrames(t *testing.T) {
 	}
 
 	id := NewRequestID()
-	if !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(id) || id == NewRequestID() {
-		t.Fatalf("request id %q is not 32 lowercase hex, or not fresh", id)
+	if !regexp.MustCompile(`^[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{15}$`).MatchString(id) || id == NewRequestID() {
+		t.Fatalf("request id %q is not a version-4 UUID as 32 lowercase hex, or not fresh", id)
 	}
 	b, err = EncodeOutbound(id, map[string]any{"op": "send", "chat_id": "c", "content": "<hi>", "reply_to": nil}, "discord", "123")
 	if err != nil {
