@@ -6,7 +6,7 @@ GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 PLUGINS  := discord twilio
-FUZZTIME ?= 20000x
+FUZZTIME ?= 10000x
 # Where a plugin author may work: the SDK, the bundled plugins and the
 # examples must build there (see the cross target).
 CROSS    := darwin/arm64 windows/amd64
