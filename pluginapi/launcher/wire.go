@@ -7,8 +7,6 @@ package launcher
 // the two round-trip.
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/relayhost/relay-host/pluginapi"
@@ -122,20 +120,6 @@ func eventFromWire(w *pluginv1.MessageEvent) (pluginapi.MessageEvent, error) {
 	return e, nil
 }
 
-// metadataFromJSON decodes an event's metadata_json: one JSON object,
-// read as google.protobuf.Struct's AsInterface reads one (numbers as
-// float64), so that both encodings give the same map. An empty object is
-// no metadata.
-func metadataFromJSON(raw []byte) (map[string]any, error) {
-	var md map[string]any
-	if err := json.Unmarshal(raw, &md); err != nil || md == nil {
-		return nil, errors.New("plugin returned event metadata that is not a JSON object")
-	}
-	if len(md) == 0 {
-		return nil, nil
-	}
-	return md, nil
-}
 
 // sourceFromWire converts an event's source.
 func sourceFromWire(w *pluginv1.SessionSource) pluginapi.SessionSource {
