@@ -120,7 +120,6 @@ func eventFromWire(w *pluginv1.MessageEvent) (pluginapi.MessageEvent, error) {
 	return e, nil
 }
 
-
 // sourceFromWire converts an event's source.
 func sourceFromWire(w *pluginv1.SessionSource) pluginapi.SessionSource {
 	return pluginapi.SessionSource{
