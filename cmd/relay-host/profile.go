@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"runtime/pprof"
 	"runtime/trace"
@@ -23,11 +24,11 @@ const envTrace = "RELAY_TRACE"
 // execution trace named by $RELAY_TRACE, if any, and returns the function
 // that stops them and closes their files.
 func startProfile(env *environment) (stop func(), err error) {
-	stopCPU, err := startCPUProfile(env)
+	stopCPU, err := startToFile(env, envCPUProfile, pprof.StartCPUProfile, pprof.StopCPUProfile)
 	if err != nil {
 		return nil, err
 	}
-	stopTrace, err := startTrace(env)
+	stopTrace, err := startToFile(env, envTrace, trace.Start, trace.Stop)
 	if err != nil {
 		stopCPU()
 		return nil, err
@@ -38,41 +39,23 @@ func startProfile(env *environment) (stop func(), err error) {
 	}, nil
 }
 
-// startTrace starts the execution trace named by $RELAY_TRACE, if any.
-func startTrace(env *environment) (stop func(), err error) {
-	path := env.getenv(envTrace)
+// startToFile runs start on a file created at the path the environment
+// variable name holds, if it holds one; the function it returns runs end
+// and closes the file.
+func startToFile(env *environment, name string, start func(io.Writer) error, end func()) (stop func(), err error) {
+	path := env.getenv(name)
 	if path == "" {
 		return func() {}, nil
 	}
 	f, err := os.Create(path)
 	if err != nil {
-		return nil, fmt.Errorf("$%s: %w", envTrace, err)
+		return nil, fmt.Errorf("$%s: %w", name, err)
 	}
-	if err := trace.Start(f); err != nil {
-		return nil, errors.Join(fmt.Errorf("$%s: %w", envTrace, err), f.Close())
-	}
-	return func() {
-		trace.Stop()
-		f.Close()
-	}, nil
-}
-
-// startCPUProfile starts the CPU profile named by $RELAY_CPUPROFILE, if any.
-func startCPUProfile(env *environment) (stop func(), err error) {
-	path := env.getenv(envCPUProfile)
-	if path == "" {
-		return func() {}, nil
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, fmt.Errorf("$%s: %w", envCPUProfile, err)
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("$%s: %w", envCPUProfile, err)
+	if err := start(f); err != nil {
+		return nil, errors.Join(fmt.Errorf("$%s: %w", name, err), f.Close())
 	}
 	return func() {
-		pprof.StopCPUProfile()
+		end()
 		f.Close()
 	}, nil
 }

@@ -78,17 +78,9 @@ func plainValue(b []byte, i, depth int) (any, int, bool) {
 				return nil, 0, false
 			}
 			list = append(list, v)
-			i = skipSpace(b, next)
-			if i >= len(b) {
-				return nil, 0, false
-			}
-			switch b[i] {
-			case ',':
-				i = skipSpace(b, i+1)
-			case ']':
-				return list, i + 1, true
-			default:
-				return nil, 0, false
+			var done bool
+			if i, done, ok = nextElement(b, next, ']'); !ok || done {
+				return list, i, ok
 			}
 		}
 	case b[i] == '{':
@@ -111,21 +103,30 @@ func plainValue(b []byte, i, depth int) (any, int, bool) {
 				return nil, 0, false
 			}
 			obj[key.(string)] = v
-			i = skipSpace(b, next)
-			if i >= len(b) {
-				return nil, 0, false
-			}
-			switch b[i] {
-			case ',':
-				i = skipSpace(b, i+1)
-			case '}':
-				return obj, i + 1, true
-			default:
-				return nil, 0, false
+			var done bool
+			if i, done, ok = nextElement(b, next, '}'); !ok || done {
+				return obj, i, ok
 			}
 		}
 	}
 	return nil, 0, false // numbers: encoding/json
+}
+
+// nextElement reads what follows an element of a list or an object: a
+// comma (next is the index of the following element) or the closer (done,
+// next is the index after it); ok is false for anything else.
+func nextElement(b []byte, i int, closer byte) (next int, done, ok bool) {
+	i = skipSpace(b, i)
+	if i >= len(b) {
+		return 0, false, false
+	}
+	switch b[i] {
+	case ',':
+		return skipSpace(b, i+1), false, true
+	case closer:
+		return i + 1, true, true
+	}
+	return 0, false, false
 }
 
 // plainString reads the JSON string at b[i] when it is plain (printable
