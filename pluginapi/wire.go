@@ -55,14 +55,6 @@ func dispositionToWire(d Disposition) pluginv1.Disposition {
 	return pluginv1.Disposition_DISPOSITION_UNSPECIFIED
 }
 
-// resultToWire converts a result for the wire. It fails when an event's
-// metadata holds a value that is not a JSON value, or when a string is not
-// valid UTF-8 (protobuf would refuse to marshal it, and the failure would
-// break the whole stream rather than this one result).
-func resultToWire(id uint64, r Result) (*pluginv1.ForwardResponse, error) {
-	return wireEncoding{}.result(id, r)
-}
-
 // wireEncoding says how results are encoded for the host at the other end.
 type wireEncoding struct {
 	// metadataJSON: event metadata goes in metadata_json (the host listed
@@ -70,7 +62,10 @@ type wireEncoding struct {
 	metadataJSON bool
 }
 
-// result is resultToWire for this encoding.
+// result converts a result for the wire. It fails when an event's
+// metadata holds a value that is not a JSON value, or when a string is not
+// valid UTF-8 (protobuf would refuse to marshal it, and the failure would
+// break the whole stream rather than this one result).
 func (enc wireEncoding) result(id uint64, r Result) (*pluginv1.ForwardResponse, error) {
 	if err := checkUTF8(r); err != nil {
 		return nil, err
@@ -93,15 +88,9 @@ func (enc wireEncoding) result(id uint64, r Result) (*pluginv1.ForwardResponse, 
 	return w, nil
 }
 
-// eventToWire converts one event; it fails on metadata that is not a JSON
-// value.
-func eventToWire(e *MessageEvent) (*pluginv1.MessageEvent, error) {
-	return wireEncoding{}.event(e)
-}
-
-// event is eventToWire for this encoding. Metadata that encoding/json
-// cannot encode (a NaN, a value of no JSON type) takes the Struct path,
-// which reports what is wrong with it.
+// event converts one event; it fails on metadata that is not a JSON
+// value. Metadata that encoding/json cannot encode (a NaN, a value of no
+// JSON type) takes the Struct path, which reports what is wrong with it.
 func (enc wireEncoding) event(e *MessageEvent) (*pluginv1.MessageEvent, error) {
 	w := &pluginv1.MessageEvent{
 		Text:              e.Text,

@@ -21,8 +21,10 @@ func TestResultToWireRefusesInvalidUTF8(t *testing.T) {
 		"source":   Handle(MessageEvent{Source: SessionSource{UserName: bad}}),
 		"metadata": Handle(MessageEvent{Metadata: map[string]any{"k": []any{bad}}}),
 	} {
-		if _, err := resultToWire(1, r); err == nil {
-			t.Errorf("%s: invalid UTF-8 accepted", name)
+		for _, enc := range []wireEncoding{{}, {metadataJSON: true}} {
+			if _, err := enc.result(1, r); err == nil {
+				t.Errorf("%s (metadata as JSON: %v): invalid UTF-8 accepted", name, enc.metadataJSON)
+			}
 		}
 	}
 }

@@ -86,7 +86,7 @@ func TestMetadataJSONIsUsedWhenTheHostListsIt(t *testing.T) {
 	for _, tc := range []struct {
 		caps     []string
 		wantJSON bool
-	}{{hostCapabilities, true}, {nil, false}} {
+	}{{hostCapabilities(), true}, {nil, false}} {
 		if _, err := srv.Info(context.Background(), &pluginv1.InfoRequest{HostCapabilities: tc.caps}); err != nil {
 			t.Fatal(err)
 		}
@@ -157,7 +157,7 @@ func FuzzMetadataEncodingsAgree(f *testing.F) {
 		f.Cleanup(stop)
 		var caps []string
 		if withJSON {
-			caps = hostCapabilities
+			caps = hostCapabilities()
 		}
 		if _, err := srv.Info(context.Background(), &pluginv1.InfoRequest{HostCapabilities: caps}); err != nil {
 			f.Fatal(err)

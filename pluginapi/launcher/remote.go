@@ -214,12 +214,12 @@ func (r *Remote) Close() {
 
 // hostCapabilities are what the host tells every plugin it supports
 // (InfoRequest.host_capabilities).
-var hostCapabilities = []string{pluginlink.HostCapabilityMetadataJSON}
+func hostCapabilities() []string { return []string{pluginlink.HostCapabilityMetadataJSON} }
 
 // Info asks the plugin to describe itself, and tells it what the host
 // supports.
 func (r *Remote) Info(ctx context.Context) (pluginapi.Info, error) {
-	resp, err := r.client.Info(ctx, &pluginv1.InfoRequest{HostCapabilities: hostCapabilities})
+	resp, err := r.client.Info(ctx, &pluginv1.InfoRequest{HostCapabilities: hostCapabilities()})
 	if err != nil {
 		return pluginapi.Info{}, fmt.Errorf("plugin info: %w", err)
 	}
