@@ -39,19 +39,20 @@ func (r *recorder) upgraded(authorized bool, authorization string) {
 }
 
 // frame records a received frame; an inbound_ack's bufferId goes to the
-// acks in the same step (the connector has trimmed its buffer already), so
-// a wait woken by the frame sees Acks and Pending updated.
+// acks, and an outbound request to the outbounds, in the same step (the
+// connector has trimmed its buffer already), so that a wait woken by the
+// frame sees Acks, Pending and Outbounds updated.
 func (r *recorder) frame(f Frame) {
 	r.record(func() {
 		r.frames = append(r.frames, f)
-		if f.Type == "inbound_ack" {
+		switch f.Type {
+		case "inbound_ack":
 			r.acks = append(r.acks, f.BufferID)
+		case "outbound":
+			r.outbounds = append(r.outbounds, OutboundFrame{Conn: f.Conn, RequestID: f.RequestID,
+				Platform: f.Platform, BotID: f.BotID, Action: f.Action})
 		}
 	})
-}
-
-func (r *recorder) outbound(o OutboundFrame) {
-	r.record(func() { r.outbounds = append(r.outbounds, o) })
 }
 
 func (r *recorder) ended(info CloseInfo) {

@@ -130,10 +130,9 @@ func New(opts Options) *Server {
 	return s
 }
 
-// outbound records an outbound request, tells OnOutbound, and asks
-// Options.Outbound for the reply.
+// outbound tells OnOutbound of an outbound request (recorded already with
+// its frame) and asks Options.Outbound for the reply.
 func (s *Server) outbound(of OutboundFrame) OutboundReply {
-	s.rec.outbound(of)
 	if s.opts.OnOutbound != nil {
 		s.opts.OnOutbound(of)
 	}
